@@ -1,0 +1,466 @@
+package rip
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Secret is a configuration string that must never be printed or logged:
+// JWT secrets, the SMTP password, OAuth2 client secrets, the TLS key.
+//
+// # Security
+//
+// Every formatting path (fmt verbs, %#v, slog, JSON, text marshalling) sees
+// "REDACTED", so a config dump, an error message or a log line cannot leak
+// the value. Code that needs the value converts explicitly: string(s).
+type Secret string
+
+const redacted = "REDACTED"
+
+// String returns a fixed mask, never the value.
+func (s Secret) String() string { return redacted }
+
+// GoString returns a fixed mask for %#v.
+func (s Secret) GoString() string { return redacted }
+
+// LogValue masks the secret in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalText masks the secret in JSON and other text encodings.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// Config is rip's whole configuration. The effective configuration is
+// [DefaultConfig] overlaid by the newest stored generation of scope
+// "application" (TOML, age-encrypted in app.db). Key names follow
+// restinpieces wherever the concept is the same.
+//
+// Settings marked "restart" are read once by [App.Run]; a reload (SIGHUP)
+// that changes them logs that a restart is needed and they take effect on
+// the next start. Every other setting takes effect on reload.
+type Config struct {
+	Server    ServerConfig    `toml:"server"`
+	DB        DBConfig        `toml:"db"`
+	JWT       JWTConfig       `toml:"jwt"`
+	Endpoints EndpointsConfig `toml:"endpoints"`
+	// EndpointsBlockMismatch turns the X-Restinpieces-Endpoints-Hash check on.
+	EndpointsBlockMismatch Toggle `toml:"endpoints_block_mismatch"`
+}
+
+// Toggle is a section with a single hot switch.
+type Toggle struct {
+	Activated bool `toml:"activated"`
+}
+
+// ServerConfig configures the HTTP server.
+type ServerConfig struct {
+	// Addr is the listen address, HOST:PORT (restart).
+	Addr string `toml:"addr"`
+	// PublicURL is the absolute base URL clients use (scheme://host[:port]).
+	// Redirects, mail links and OAuth2 redirect URLs are built from it,
+	// never from the request's Host header. Default: http:// + Addr.
+	PublicURL string `toml:"public_url"`
+	// ShutdownTimeout bounds the graceful drain of requests and jobs.
+	ShutdownTimeout   time.Duration `toml:"shutdown_timeout"`
+	ReadTimeout       time.Duration `toml:"read_timeout"`        // restart
+	ReadHeaderTimeout time.Duration `toml:"read_header_timeout"` // restart
+	WriteTimeout      time.Duration `toml:"write_timeout"`       // restart
+	IdleTimeout       time.Duration `toml:"idle_timeout"`        // restart
+	// MaxHeaderBytes caps request line plus headers (restart).
+	MaxHeaderBytes int `toml:"max_header_bytes"`
+	// EnableTLS serves HTTPS on Addr with CertData/KeyData (restart).
+	EnableTLS bool   `toml:"enable_tls"`
+	CertData  string `toml:"cert_data"` // PEM certificate chain (restart)
+	KeyData   Secret `toml:"key_data"`  // PEM private key (restart)
+	// RedirectAddr, with TLS on, is a plain-HTTP listener that redirects
+	// every request to PublicURL (restart). Empty: no redirect listener.
+	RedirectAddr string `toml:"redirect_addr"`
+}
+
+// DBConfig tunes the SQLite connections.
+type DBConfig struct {
+	// ReadPoolSize is the number of read connections (restart).
+	ReadPoolSize int `toml:"read_pool_size"`
+	// BusyTimeout is how long a connection waits for a lock held by
+	// another connection or process before SQLITE_BUSY (restart).
+	BusyTimeout time.Duration `toml:"busy_timeout"`
+	// WriteTimeout bounds a whole write transaction, including the wait
+	// for the single in-process writer.
+	WriteTimeout time.Duration `toml:"write_timeout"`
+	// ReadTimeout bounds a read that carries no deadline of its own.
+	ReadTimeout time.Duration `toml:"read_timeout"`
+	// Synchronous is app.db's PRAGMA synchronous: "full" or "normal"
+	// (restart). FULL survives power loss; NORMAL may lose the newest
+	// commits then. logs.db always uses NORMAL.
+	Synchronous string `toml:"synchronous"`
+}
+
+// JWTConfig holds one secret per token purpose and the lifetimes.
+//
+// # Security
+//
+// Each purpose has its own secret so a token of one kind can never verify
+// as another; [Config.Validate] refuses secrets shorter than 32 bytes or
+// shared between purposes.
+type JWTConfig struct {
+	AuthSecret                        Secret        `toml:"auth_secret"`
+	AuthTokenDuration                 time.Duration `toml:"auth_token_duration"`
+	SessionMaxAge                     time.Duration `toml:"session_max_age"`
+	VerificationEmailOTPSecret        Secret        `toml:"verification_email_otp_secret"`
+	VerificationEmailOTPTokenDuration time.Duration `toml:"verification_email_otp_token_duration"`
+	PasswordResetSecret               Secret        `toml:"password_reset_secret"`
+	PasswordResetTokenDuration        time.Duration `toml:"password_reset_token_duration"`
+	EmailChangeOTPSecret              Secret        `toml:"email_change_otp_secret"`
+	EmailChangeOTPTokenDuration       time.Duration `toml:"email_change_otp_token_duration"`
+	OAuth2StateSecret                 Secret        `toml:"oauth2_state_secret"`
+	OAuth2StateTokenDuration          time.Duration `toml:"oauth2_state_token_duration"`
+}
+
+// EndpointsConfig maps each built-in endpoint to its "METHOD /path"
+// pattern (restart: routes are registered once).
+type EndpointsConfig struct {
+	ListEndpoints               string `toml:"list_endpoints"`
+	RegisterWithPassword        string `toml:"register_with_password"`
+	AuthWithPassword            string `toml:"auth_with_password"`
+	RefreshAuth                 string `toml:"refresh_auth"`
+	RequestEmailVerificationOTP string `toml:"request_email_verification_otp"`
+	ConfirmEmailVerificationOTP string `toml:"confirm_email_verification_otp"`
+	RequestPasswordResetOTP     string `toml:"request_password_reset_otp"`
+	VerifyPasswordResetOTP      string `toml:"verify_password_reset_otp"`
+	ConfirmPasswordResetOTP     string `toml:"confirm_password_reset_otp"`
+	RequestEmailChangeOTP       string `toml:"request_email_change_otp"`
+	ConfirmEmailChangeOTP       string `toml:"confirm_email_change_otp"`
+	ListOAuth2Providers         string `toml:"list_oauth2_providers"`
+	AuthWithOAuth2              string `toml:"auth_with_oauth2"`
+	LogoutAll                   string `toml:"logout_all"`
+	Health                      string `toml:"health"`
+}
+
+// DefaultConfig returns the defaults every stored configuration overlays.
+// Secrets are empty: [GenerateSecrets] fills them on first start.
+func DefaultConfig() *Config {
+	return &Config{
+		Server: ServerConfig{
+			Addr:              "127.0.0.1:8080",
+			ShutdownTimeout:   15 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			ReadHeaderTimeout: 5 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    32 << 10, // 32 KiB
+		},
+		DB: DBConfig{
+			ReadPoolSize: 4,
+			BusyTimeout:  5 * time.Second,
+			WriteTimeout: 5 * time.Second,
+			ReadTimeout:  5 * time.Second,
+			Synchronous:  "full",
+		},
+		JWT: JWTConfig{
+			AuthTokenDuration:                 45 * time.Minute,
+			SessionMaxAge:                     30 * 24 * time.Hour,
+			VerificationEmailOTPTokenDuration: 10 * time.Minute,
+			PasswordResetTokenDuration:        10 * time.Minute,
+			EmailChangeOTPTokenDuration:       10 * time.Minute,
+			OAuth2StateTokenDuration:          10 * time.Minute,
+		},
+		Endpoints: EndpointsConfig{
+			ListEndpoints:               "GET /api/list-endpoints",
+			RegisterWithPassword:        "POST /api/register-with-password",
+			AuthWithPassword:            "POST /api/auth-with-password",
+			RefreshAuth:                 "POST /api/refresh-auth",
+			RequestEmailVerificationOTP: "POST /api/request-email-verification-otp",
+			ConfirmEmailVerificationOTP: "POST /api/confirm-email-verification-otp",
+			RequestPasswordResetOTP:     "POST /api/request-password-reset-otp",
+			VerifyPasswordResetOTP:      "POST /api/verify-password-reset-otp",
+			ConfirmPasswordResetOTP:     "POST /api/confirm-password-reset-otp",
+			RequestEmailChangeOTP:       "POST /api/request-email-change-otp",
+			ConfirmEmailChangeOTP:       "POST /api/confirm-email-change-otp",
+			ListOAuth2Providers:         "GET /api/list-oauth2-providers",
+			AuthWithOAuth2:              "POST /api/auth-with-oauth2",
+			LogoutAll:                   "POST /api/logout-all",
+			Health:                      "GET /api/health",
+		},
+		EndpointsBlockMismatch: Toggle{Activated: true},
+	}
+}
+
+// minSecretBytes is the shortest accepted JWT secret (RFC 7518 §3.2: an
+// HS256 key of at least 256 bits).
+const minSecretBytes = 32
+
+// secrets lists the per-purpose JWT secrets with their key names.
+func (c *JWTConfig) secrets() []struct {
+	key string
+	val Secret
+} {
+	return []struct {
+		key string
+		val Secret
+	}{
+		{"jwt.auth_secret", c.AuthSecret},
+		{"jwt.verification_email_otp_secret", c.VerificationEmailOTPSecret},
+		{"jwt.password_reset_secret", c.PasswordResetSecret},
+		{"jwt.email_change_otp_secret", c.EmailChangeOTPSecret},
+		{"jwt.oauth2_state_secret", c.OAuth2StateSecret},
+	}
+}
+
+// Validate reports every problem of c at once, each naming its key.
+//
+// # Security
+//
+// Refuses JWT secrets shorter than 32 bytes or shared between purposes, a
+// public URL that is not an absolute http(s) URL, TLS material that does
+// not parse, and endpoint patterns that would panic the router or collide.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	c.validateServer(bad)
+	c.validateDB(bad)
+	c.validateJWT(bad)
+	c.validateEndpoints(bad)
+	return errors.Join(errs...)
+}
+
+type badFunc func(key, format string, args ...any)
+
+func (c *Config) validateServer(bad badFunc) {
+	s := &c.Server
+	if err := validateHostPort(s.Addr); err != nil {
+		bad("server.addr", "%v", err)
+	}
+	if s.PublicURL != "" {
+		u, err := url.Parse(s.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+			bad("server.public_url", "must be an absolute http(s) URL with no path, query or credentials, got %q", s.PublicURL)
+		}
+	}
+	positive := []struct {
+		key string
+		d   time.Duration
+	}{
+		{"server.shutdown_timeout", s.ShutdownTimeout},
+		{"server.read_timeout", s.ReadTimeout},
+		{"server.read_header_timeout", s.ReadHeaderTimeout},
+		{"server.write_timeout", s.WriteTimeout},
+		{"server.idle_timeout", s.IdleTimeout},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			bad(p.key, "must be positive, got %s", p.d)
+		}
+	}
+	if s.MaxHeaderBytes < 4<<10 || s.MaxHeaderBytes > 1<<20 {
+		bad("server.max_header_bytes", "must be between 4096 and 1048576, got %d", s.MaxHeaderBytes)
+	}
+	if s.EnableTLS {
+		if _, err := tls.X509KeyPair([]byte(s.CertData), []byte(s.KeyData)); err != nil {
+			bad("server.cert_data", "TLS certificate and key do not parse as a pair: %v", err)
+		}
+	}
+	if s.RedirectAddr != "" {
+		if err := validateHostPort(s.RedirectAddr); err != nil {
+			bad("server.redirect_addr", "%v", err)
+		}
+		if !s.EnableTLS {
+			bad("server.redirect_addr", "only meaningful with server.enable_tls")
+		}
+	}
+}
+
+func validateHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be HOST:PORT: %v", err)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("invalid host %q", host)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("invalid port %q", port)
+	}
+	return nil
+}
+
+func (c *Config) validateDB(bad badFunc) {
+	d := &c.DB
+	if d.ReadPoolSize < 1 || d.ReadPoolSize > 64 {
+		bad("db.read_pool_size", "must be between 1 and 64, got %d", d.ReadPoolSize)
+	}
+	if d.BusyTimeout < 0 || d.BusyTimeout > time.Minute {
+		bad("db.busy_timeout", "must be between 0 and 1m, got %s", d.BusyTimeout)
+	}
+	if d.WriteTimeout <= 0 {
+		bad("db.write_timeout", "must be positive, got %s", d.WriteTimeout)
+	}
+	if d.ReadTimeout <= 0 {
+		bad("db.read_timeout", "must be positive, got %s", d.ReadTimeout)
+	}
+	if d.Synchronous != "full" && d.Synchronous != "normal" {
+		bad("db.synchronous", `must be "full" or "normal", got %q`, d.Synchronous)
+	}
+}
+
+func (c *Config) validateJWT(bad badFunc) {
+	seen := map[Secret]string{}
+	for _, s := range c.JWT.secrets() {
+		switch {
+		case len(s.val) < minSecretBytes:
+			bad(s.key, "must be at least %d bytes, got %d", minSecretBytes, len(s.val))
+		case seen[s.val] != "":
+			bad(s.key, "must differ from %s: every token purpose needs its own secret", seen[s.val])
+		default:
+			seen[s.val] = s.key
+		}
+	}
+	j := &c.JWT
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"jwt.auth_token_duration", j.AuthTokenDuration},
+		{"jwt.session_max_age", j.SessionMaxAge},
+		{"jwt.verification_email_otp_token_duration", j.VerificationEmailOTPTokenDuration},
+		{"jwt.password_reset_token_duration", j.PasswordResetTokenDuration},
+		{"jwt.email_change_otp_token_duration", j.EmailChangeOTPTokenDuration},
+		{"jwt.oauth2_state_token_duration", j.OAuth2StateTokenDuration},
+	} {
+		if d.d < time.Minute || d.d > 365*24*time.Hour {
+			bad(d.key, "must be between 1m and 8760h, got %s", d.d)
+		}
+	}
+	if j.SessionMaxAge < j.AuthTokenDuration {
+		bad("jwt.session_max_age", "must be at least jwt.auth_token_duration")
+	}
+}
+
+// routes lists the built-in endpoints as config key → pattern, in the
+// fixed order the endpoints hash is computed over.
+func (e *EndpointsConfig) routes() []struct{ Key, Pattern string } {
+	return []struct{ Key, Pattern string }{
+		{"refresh_auth", e.RefreshAuth},
+		{"list_endpoints", e.ListEndpoints},
+		{"auth_with_password", e.AuthWithPassword},
+		{"auth_with_oauth2", e.AuthWithOAuth2},
+		{"register_with_password", e.RegisterWithPassword},
+		{"list_oauth2_providers", e.ListOAuth2Providers},
+		{"request_password_reset_otp", e.RequestPasswordResetOTP},
+		{"verify_password_reset_otp", e.VerifyPasswordResetOTP},
+		{"confirm_password_reset_otp", e.ConfirmPasswordResetOTP},
+		{"request_email_change_otp", e.RequestEmailChangeOTP},
+		{"confirm_email_change_otp", e.ConfirmEmailChangeOTP},
+		{"request_email_verification_otp", e.RequestEmailVerificationOTP},
+		{"confirm_email_verification_otp", e.ConfirmEmailVerificationOTP},
+		{"logout_all", e.LogoutAll},
+		{"health", e.Health},
+	}
+}
+
+// endpointMethods are the methods an endpoint pattern may name.
+var endpointMethods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true}
+
+func (c *Config) validateEndpoints(bad badFunc) {
+	seen := map[string]string{}
+	mux := http.NewServeMux()
+	for _, r := range c.Endpoints.routes() {
+		key := "endpoints." + r.Key
+		if err := checkEndpointPattern(r.Pattern); err != nil {
+			bad(key, "%v", err)
+			continue
+		}
+		if other := seen[r.Pattern]; other != "" {
+			bad(key, "pattern %q is also used by endpoints.%s", r.Pattern, other)
+			continue
+		}
+		seen[r.Pattern] = r.Key
+		if err := tryRegister(mux, r.Pattern); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+}
+
+// checkEndpointPattern accepts exactly "METHOD /path": one space, an
+// upper-case method, a path of printable ASCII starting with '/'. Clients
+// split the string on its single space, so anything else breaks them.
+func checkEndpointPattern(p string) error {
+	method, path, ok := strings.Cut(p, " ")
+	if !ok || !endpointMethods[method] {
+		return fmt.Errorf(`must be "METHOD /path" with METHOD one of GET, POST, PUT, PATCH, DELETE; got %q`, p)
+	}
+	if len(path) < 2 || path[0] != '/' || len(path) > 256 {
+		return fmt.Errorf("path must start with / and be 2 to 256 bytes, got %q", path)
+	}
+	for i := 0; i < len(path); i++ {
+		if b := path[i]; b <= ' ' || b >= 0x7f || b == '{' || b == '}' {
+			return fmt.Errorf("path must be printable ASCII without spaces or wildcards, got %q", path)
+		}
+	}
+	return nil
+}
+
+// tryRegister registers pattern on a scratch mux and turns the mux's
+// panic on a malformed or conflicting pattern into an error.
+func tryRegister(mux *http.ServeMux, pattern string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("invalid pattern %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, http.NotFoundHandler())
+	return nil
+}
+
+// publicURL returns the configured public base URL without a trailing
+// slash, defaulting to the listen address.
+func (c *Config) publicURL() string {
+	if c.Server.PublicURL != "" {
+		return strings.TrimSuffix(c.Server.PublicURL, "/")
+	}
+	scheme := "http"
+	if c.Server.EnableTLS {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(c.Server.Addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// restartKeys reports which restart-only settings differ between two
+// configurations, for the reload log.
+func restartKeys(old, cur *Config) []string {
+	var keys []string
+	o, n := old.Server, cur.Server
+	for _, d := range []struct {
+		key  string
+		diff bool
+	}{
+		{"server.addr", o.Addr != n.Addr},
+		{"server.enable_tls", o.EnableTLS != n.EnableTLS},
+		{"server.cert_data", o.CertData != n.CertData},
+		{"server.key_data", o.KeyData != n.KeyData},
+		{"server.redirect_addr", o.RedirectAddr != n.RedirectAddr},
+		{"server timeouts", o.ReadTimeout != n.ReadTimeout || o.ReadHeaderTimeout != n.ReadHeaderTimeout ||
+			o.WriteTimeout != n.WriteTimeout || o.IdleTimeout != n.IdleTimeout || o.MaxHeaderBytes != n.MaxHeaderBytes},
+		{"db", old.DB.ReadPoolSize != cur.DB.ReadPoolSize || old.DB.BusyTimeout != cur.DB.BusyTimeout || old.DB.Synchronous != cur.DB.Synchronous},
+		{"endpoints", old.Endpoints != cur.Endpoints},
+	} {
+		if d.diff {
+			keys = append(keys, d.key)
+		}
+	}
+	return keys
+}

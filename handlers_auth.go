@@ -1,0 +1,4 @@
+package rip
+
+// registerAuth registers the account endpoints.
+func (a *App) registerAuth() {}
