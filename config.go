@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -52,6 +53,8 @@ type Config struct {
 	Endpoints EndpointsConfig `toml:"endpoints"`
 	// EndpointsBlockMismatch turns the X-Restinpieces-Endpoints-Hash check on.
 	EndpointsBlockMismatch Toggle `toml:"endpoints_block_mismatch"`
+
+	trustedProxies []netip.Prefix // parsed Server.TrustedProxies, set by Validate
 }
 
 // Toggle is a section with a single hot switch.
@@ -79,6 +82,14 @@ type ServerConfig struct {
 	EnableTLS bool   `toml:"enable_tls"`
 	CertData  string `toml:"cert_data"` // PEM certificate chain (restart)
 	KeyData   Secret `toml:"key_data"`  // PEM private key (restart)
+	// ClientIPProxyHeader names the header (e.g. X-Forwarded-For) that
+	// carries the client address when rip runs behind a proxy. It is read
+	// only from peers in TrustedProxies.
+	ClientIPProxyHeader string `toml:"client_ip_proxy_header"`
+	// TrustedProxies lists the CIDRs (or addresses) of proxies whose
+	// ClientIPProxyHeader is believed. Empty: the socket address is the
+	// client address.
+	TrustedProxies []string `toml:"trusted_proxies"`
 	// RedirectAddr, with TLS on, is a plain-HTTP listener that redirects
 	// every request to PublicURL (restart). Empty: no redirect listener.
 	RedirectAddr string `toml:"redirect_addr"`
@@ -155,6 +166,7 @@ func DefaultConfig() *Config {
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			MaxHeaderBytes:    32 << 10, // 32 KiB
+			TrustedProxies:    []string{},
 		},
 		DB: DBConfig{
 			ReadPoolSize: 4,
@@ -268,6 +280,14 @@ func (c *Config) validateServer(bad badFunc) {
 		if _, err := tls.X509KeyPair([]byte(s.CertData), []byte(s.KeyData)); err != nil {
 			bad("server.cert_data", "TLS certificate and key do not parse as a pair: %v", err)
 		}
+	}
+	if p, err := parsePrefixes(s.TrustedProxies); err != nil {
+		bad("server.trusted_proxies", "%v", err)
+	} else {
+		c.trustedProxies = p
+	}
+	if (s.ClientIPProxyHeader == "") != (len(s.TrustedProxies) == 0) {
+		bad("server.client_ip_proxy_header", "set together with server.trusted_proxies, or neither")
 	}
 	if s.RedirectAddr != "" {
 		if err := validateHostPort(s.RedirectAddr); err != nil {

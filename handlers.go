@@ -1,6 +1,7 @@
 package rip
 
 import (
+	"errors"
 	"net/http"
 
 	"zombiezen.com/go/sqlite"
@@ -39,4 +40,20 @@ func (a *App) handleHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeReply(w, codeOKHealth, map[string]any{"db": "ok"})
+}
+
+// writeDBError answers a failed database call and reports whether it did:
+// ErrDBBusy → 503 with Retry-After, anything else → logged 500.
+func (a *App) writeDBError(w http.ResponseWriter, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrDBBusy):
+		a.Logger.Warn("rip: database busy", "err", err)
+		writeRetry(w, codeErrServiceUnavailable, 1)
+	default:
+		a.Logger.Error("rip: database error", "err", err)
+		writeReply(w, codeErrInternal, nil)
+	}
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -66,6 +67,12 @@ type App struct {
 	Logger *slog.Logger
 	// Now is the clock; tests replace it. It must be safe for concurrent use.
 	Now func() time.Time
+	// Cache holds hot rows (users on every authenticated request). Default:
+	// an LRU of 10,000 entries. Replace it before Run.
+	Cache Cache
+	// Hasher hashes and verifies passwords. Default: [Argon2id] with
+	// OWASP parameters.
+	Hasher PasswordHasher
 
 	opts     Options
 	cfg      atomic.Pointer[Config]
@@ -80,6 +87,10 @@ type App struct {
 	daemons  []daemon
 	started  atomic.Bool
 	closed   sync.Once
+
+	userCache *userCacheView // a.Cache under the "user:" prefix
+	hashGate  *hashGate      // caps concurrent password hashing
+	dummyHash dummyHash      // hash checked for unknown accounts
 
 	endpoints     map[string]string // config key → "METHOD /path"
 	endpointsHash string
@@ -104,7 +115,11 @@ func New(opts Options) (*App, error) {
 		mux:      http.NewServeMux(),
 		patterns: map[string]bool{},
 		jobs:     map[string]JobFunc{},
+		Cache:    NewLRU(10_000),
+		Hasher:   Argon2id{},
+		hashGate: newHashGate(runtime.NumCPU()),
 	}
+	a.userCache = &userCacheView{app: a}
 	if err := a.open(); err != nil {
 		a.Close()
 		return nil, err
@@ -120,6 +135,9 @@ func (a *App) open() error {
 		if err := os.MkdirAll(filepath.Dir(o.DB), 0o700); err != nil {
 			return fmt.Errorf("rip: create data directory: %w", err)
 		}
+	}
+	if _, err := os.Stat(o.DB); err != nil && !o.Create {
+		return fmt.Errorf("rip: database %s: %w (set Options.Create, or run `ripc config init`)", o.DB, err)
 	}
 	lock, err := lockDataFile(o.DB + ".lock")
 	if err != nil {

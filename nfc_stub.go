@@ -1,0 +1,3 @@
+package rip
+
+func passwordOpaqueString(s string) string { return s }
