@@ -207,3 +207,5 @@ func execSimple(conn *sqlite.Conn, q string) error {
 	_, err = st.Step()
 	return err
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,3 +1,0 @@
-package rip
-
-func passwordOpaqueString(s string) string { return s }
