@@ -203,7 +203,7 @@ func (a *App) authenticate(r *http.Request) (*User, *jwtClaims, error) {
 	key := a.sessionKey(cfg, u)
 	now := a.Now()
 	switch err := jwtVerify(tok, key[:], &c, now); {
-	case errors.Is(err, jwtErrExpired):
+	case errors.Is(err, errJWTExpired):
 		return nil, nil, errAuthExpired
 	case err != nil:
 		return nil, nil, errAuthInvalid

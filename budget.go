@@ -34,8 +34,6 @@ var (
 	budgetLoginAccount = budgetPolicy{Scope: "login_account", Free: 5, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
 	budgetLoginAddr    = budgetPolicy{Scope: "login_addr", Free: 30, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
 	budgetRegisterAddr = budgetPolicy{Scope: "register_addr", Free: 10, Window: time.Hour, Base: 30 * time.Second, Max: time.Hour}
-	budgetOTPAccount   = budgetPolicy{Scope: "otp_account", Free: 10, Window: 24 * time.Hour, Base: time.Minute, Max: 24 * time.Hour}
-	budgetOTPAddr      = budgetPolicy{Scope: "otp_addr", Free: 30, Window: time.Hour, Base: 10 * time.Second, Max: time.Hour}
 )
 
 // budgetCheck returns how long the caller must wait before another attempt
@@ -56,12 +54,7 @@ func (a *App) budgetCheck(ctx context.Context, p budgetPolicy, key string) (time
 	return 0, nil
 }
 
-// budgetFail records one failed (or, for registration, one) attempt.
-func (a *App) budgetFail(ctx context.Context, p budgetPolicy, key string) error {
-	return a.Write(ctx, func(conn *sqlite.Conn) error { return budgetFailConn(conn, p, key, a.Now()) })
-}
-
-// budgetFailConn is budgetFail inside the caller's transaction.
+// budgetFailConn records one failed (or, for registration, one) attempt inside the caller's transaction.
 func budgetFailConn(conn *sqlite.Conn, p budgetPolicy, key string, t time.Time) error {
 	now := t.Unix()
 	failures, last := 0, int64(0)
@@ -90,10 +83,4 @@ func budgetFailConn(conn *sqlite.Conn, p budgetPolicy, key string, t time.Time) 
 // budgetReset clears (p, key) after a success.
 func budgetResetConn(conn *sqlite.Conn, p budgetPolicy, key string) error {
 	return sqlitex.Execute(conn, "DELETE FROM attempt_budgets WHERE scope = ? AND key = ?", &sqlitex.ExecOptions{Args: []any{p.Scope, key}})
-}
-
-// budgetPurge deletes budgets idle for a day; the retention job calls it.
-func budgetPurge(conn *sqlite.Conn, now time.Time) error {
-	return sqlitex.Execute(conn, "DELETE FROM attempt_budgets WHERE last_failure < ? AND blocked_until < ?",
-		&sqlitex.ExecOptions{Args: []any{now.Add(-24 * time.Hour).Unix(), now.Unix()}})
 }

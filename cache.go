@@ -42,7 +42,8 @@ const (
 
 // LRU is the default [Cache]: a bounded least-recently-used map with an
 // optional time to live per entry. It is safe for concurrent use, and Get,
-// Set and Delete take constant time.
+// Set and Delete take constant time. Create one with [NewLRU]; the zero LRU
+// is not usable.
 //
 // A cache of at least 16,384 entries is split into 16 shards selected by a
 // seeded hash of the key, each with its own mutex and an equal part of the
@@ -63,7 +64,7 @@ const (
 // shard is chosen with a per-cache random [maphash.Seed] and the Go map within
 // a shard is itself seeded: an attacker cannot aim many keys at one shard or
 // bucket. Memory is bounded by the entry count, never by what clients send;
-// the size of each value is the caller's responsibility.
+// the size of each key and value is the caller's responsibility.
 type LRU struct {
 	// now is the clock used for expiry; tests replace it.
 	now    func() time.Time
@@ -93,7 +94,7 @@ type cacheEntry struct {
 }
 
 // NewLRU returns an empty [LRU] holding at most maxEntries entries. Less than
-// one means cacheDefaultEntries; more than cacheMaxEntries is capped.
+// one means 10,000 (cacheDefaultEntries); more than 2^30 is capped.
 func NewLRU(maxEntries int) *LRU {
 	if maxEntries < 1 {
 		maxEntries = cacheDefaultEntries

@@ -62,7 +62,7 @@ func openDatabase(path string, o dbOptions) (*database, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	uri := "file:" + path
-	flags := sqlite.OpenReadWrite | sqlite.OpenCreate | sqlite.OpenWAL | sqlite.OpenURI | sqlite.OpenNoMutex
+	flags := sqlite.OpenReadWrite | sqlite.OpenCreate | sqlite.OpenWAL | sqlite.OpenURI
 	writer, err := sqlitex.NewPool(uri, sqlitex.PoolOptions{Flags: flags, PoolSize: 1, PrepareConn: prep(false)})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

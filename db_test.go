@@ -23,7 +23,7 @@ func TestPragmasOnEveryPooledConnection(t *testing.T) {
 		db   *database
 		sync string
 	}{
-		{"app", ta.dbs.app, "2"},  // FULL
+		{"app", ta.dbs.app, "2"},   // FULL
 		{"logs", ta.dbs.logs, "1"}, // NORMAL
 	} {
 		t.Run(tc.name, func(t *testing.T) {

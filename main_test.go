@@ -12,6 +12,7 @@ import (
 // TestMain runs the tests and fails the run if goroutines leak: every
 // test must stop what it started.
 func TestMain(m *testing.M) {
+	tomlTestHook()
 	if helperMain() {
 		return
 	}

@@ -397,4 +397,3 @@ func httptestRequest(method, target string) *http.Request {
 	r, _ := http.NewRequestWithContext(context.Background(), method, "http://127.0.0.1"+target, io.NopCloser(strings.NewReader("")))
 	return r
 }
-

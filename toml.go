@@ -56,11 +56,22 @@ const (
 	tomlDotted                            // created by a dotted key a.b = 1
 )
 
-// tomlScope tracks the tables of one document or one inline table. A table
-// that has no entry in kinds was written as an inline table (or inside one)
-// and is frozen.
-type tomlScope struct {
-	kinds map[string]tomlTableKind // by tomlPathKey of the path from the scope root
+// tomlNode shadows one table of the tree being built, recording how it was
+// created. Only tables created by headers or dotted keys get a node: a table
+// without one was written inline (or inside an inline table) and is frozen.
+// Walking the shadow tree beside the value tree keeps every lookup O(key).
+type tomlNode struct {
+	kind     tomlTableKind
+	children map[string]*tomlNode
+}
+
+func (n *tomlNode) add(key string, kind tomlTableKind) *tomlNode {
+	if n.children == nil {
+		n.children = map[string]*tomlNode{}
+	}
+	c := &tomlNode{kind: kind}
+	n.children[key] = c
+	return c
 }
 
 // tomlParser is a recursive-descent parser over a validated UTF-8 input.
@@ -210,9 +221,8 @@ func (p *tomlParser) lineEnd(after string) error {
 // document parses the whole input. cur is the table that key/value pairs go
 // to; curPath is its path from the root.
 func (p *tomlParser) document() (map[string]any, error) {
-	root := map[string]any{}
-	scope := &tomlScope{kinds: map[string]tomlTableKind{}}
-	cur, curPath := root, []string(nil)
+	root, rootNode := map[string]any{}, &tomlNode{kind: tomlExplicit}
+	cur, curNode, curPath := root, rootNode, []string(nil)
 	for {
 		p.skipWS()
 		switch c := p.peek(); {
@@ -228,16 +238,16 @@ func (p *tomlParser) document() (map[string]any, error) {
 			if err != nil {
 				return nil, err
 			}
-			t, msg := scope.openHeader(root, path)
+			t, n, msg := tomlOpenHeader(root, rootNode, path)
 			if msg != "" {
 				return nil, p.errAt(start, "%s", msg)
 			}
-			cur, curPath = t, path
+			cur, curNode, curPath = t, n, path
 			if err := p.lineEnd("table header"); err != nil {
 				return nil, err
 			}
 		default:
-			if err := p.keyValue(scope, cur, curPath, len(curPath)); err != nil {
+			if err := p.keyValue(cur, curNode, curPath, len(curPath)); err != nil {
 				return nil, err
 			}
 			if err := p.lineEnd("value"); err != nil {
@@ -269,9 +279,9 @@ func (p *tomlParser) header() ([]string, error) {
 	return keys, nil
 }
 
-// keyValue parses "key = value" and stores it in table t at path tpath.
-// depth is the nesting depth of t.
-func (p *tomlParser) keyValue(scope *tomlScope, t map[string]any, tpath []string, depth int) error {
+// keyValue parses "key = value" and stores it in table t (shadowed by node
+// n) at path tpath. depth is the nesting depth of t.
+func (p *tomlParser) keyValue(t map[string]any, n *tomlNode, tpath []string, depth int) error {
 	start := p.pos
 	keys, err := p.key()
 	if err != nil {
@@ -290,7 +300,7 @@ func (p *tomlParser) keyValue(scope *tomlScope, t map[string]any, tpath []string
 	if err != nil {
 		return err
 	}
-	if msg := scope.setKey(t, tpath, keys, v); msg != "" {
+	if msg := tomlSetKey(t, n, tpath, keys, v); msg != "" {
 		return p.errAt(start, "%s", msg)
 	}
 	return nil
@@ -335,71 +345,69 @@ func tomlIsBareKeyChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
-// openHeader finds or creates the table for header path and returns it, or a
-// message explaining why the header is not allowed.
-func (s *tomlScope) openHeader(root map[string]any, path []string) (map[string]any, string) {
-	t := root
+// tomlOpenHeader finds or creates the table for header path and returns it
+// with its node, or a message explaining why the header is not allowed.
+func tomlOpenHeader(root map[string]any, rootNode *tomlNode, path []string) (map[string]any, *tomlNode, string) {
+	t, n := root, rootNode
 	for i, k := range path {
 		sub := path[:i+1]
 		last := i == len(path)-1
 		v, ok := t[k]
 		if !ok {
-			nt := map[string]any{}
-			t[k] = nt
 			kind := tomlImplicit
 			if last {
 				kind = tomlExplicit
 			}
-			s.kinds[tomlPathKey(sub)] = kind
-			t = nt
+			nt := map[string]any{}
+			t[k], t, n = nt, nt, n.add(k, kind)
 			continue
 		}
 		nt, isTable := v.(map[string]any)
 		if !isTable {
-			return nil, fmt.Sprintf("key %s already holds a value, it cannot become a table", tomlFormatPath(sub))
+			return nil, nil, fmt.Sprintf("key %s already holds a value, it cannot become a table", tomlFormatPath(sub))
 		}
-		kind, known := s.kinds[tomlPathKey(sub)]
+		child := n.children[k]
 		switch {
-		case !known:
-			return nil, fmt.Sprintf("inline table %s cannot be extended", tomlFormatPath(sub))
-		case last && kind == tomlExplicit:
-			return nil, fmt.Sprintf("table [%s] is already defined", tomlFormatPath(sub))
-		case last && kind == tomlDotted:
-			return nil, fmt.Sprintf("table [%s] is already defined by dotted keys", tomlFormatPath(sub))
+		case child == nil:
+			return nil, nil, fmt.Sprintf("inline table %s cannot be extended", tomlFormatPath(sub))
+		case last && child.kind == tomlExplicit:
+			return nil, nil, fmt.Sprintf("table [%s] is already defined", tomlFormatPath(sub))
+		case last && child.kind == tomlDotted:
+			return nil, nil, fmt.Sprintf("table [%s] is already defined by dotted keys", tomlFormatPath(sub))
 		case last:
-			s.kinds[tomlPathKey(sub)] = tomlExplicit
+			child.kind = tomlExplicit
 		}
-		t = nt
+		t, n = nt, child
 	}
-	return t, ""
+	return t, n, ""
 }
 
-// setKey stores v under the dotted key keys of table t (at path tpath),
-// creating intermediate tables. Dotted keys may only walk through tables that
-// dotted keys created; tables defined by headers or inline cannot be re-opened.
-func (s *tomlScope) setKey(t map[string]any, tpath, keys []string, v any) string {
+// tomlSetKey stores v under the dotted key keys of table t (node n, path
+// tpath), creating intermediate tables. Dotted keys may only walk through
+// tables that dotted keys created; tables defined by headers or inline
+// cannot be re-opened this way.
+func tomlSetKey(t map[string]any, n *tomlNode, tpath, keys []string, v any) string {
 	full := append(tpath[:len(tpath):len(tpath)], keys...)
 	for i, k := range keys[:len(keys)-1] {
 		sub := full[:len(tpath)+i+1]
 		existing, ok := t[k]
 		if !ok {
 			nt := map[string]any{}
-			t[k] = nt
-			s.kinds[tomlPathKey(sub)] = tomlDotted
-			t = nt
+			t[k], t, n = nt, nt, n.add(k, tomlDotted)
 			continue
 		}
 		nt, isTable := existing.(map[string]any)
 		if !isTable {
 			return fmt.Sprintf("key %s already holds a value, it cannot hold sub-keys", tomlFormatPath(sub))
 		}
-		switch kind, known := s.kinds[tomlPathKey(sub)]; {
-		case !known:
+		switch child := n.children[k]; {
+		case child == nil:
 			return fmt.Sprintf("inline table %s cannot be extended", tomlFormatPath(sub))
-		case kind != tomlDotted:
+		case child.kind != tomlDotted:
 			return fmt.Sprintf("table [%s] is defined by a header and cannot be extended with dotted keys", tomlFormatPath(sub))
+		default:
+			t, n = nt, child
 		}
-		t = nt
 	}
 	last := keys[len(keys)-1]
 	if _, dup := t[last]; dup {
@@ -407,18 +415,6 @@ func (s *tomlScope) setKey(t map[string]any, tpath, keys []string, v any) string
 	}
 	t[last] = v
 	return ""
-}
-
-// tomlPathKey encodes a key path as an unambiguous map key (keys may contain
-// any character, so a plain separator would not do).
-func tomlPathKey(path []string) string {
-	var b strings.Builder
-	for _, k := range path {
-		b.WriteString(strconv.Itoa(len(k)))
-		b.WriteByte(':')
-		b.WriteString(k)
-	}
-	return b.String()
 }
 
 // tomlFormatPath renders a key path the way it would be written in TOML.
@@ -518,15 +514,14 @@ func (p *tomlParser) inlineTable(depth int) (any, error) {
 		return nil, p.errAt(p.pos, "value nests more than the limit of %d levels", tomlMaxDepth)
 	}
 	p.pos++ // '{'
-	t := map[string]any{}
-	scope := &tomlScope{kinds: map[string]tomlTableKind{}}
+	t, n := map[string]any{}, &tomlNode{kind: tomlExplicit}
 	p.skipWS()
 	if p.peek() == '}' {
 		p.pos++
 		return t, nil
 	}
 	for {
-		if err := p.keyValue(scope, t, nil, depth); err != nil {
+		if err := p.keyValue(t, n, nil, depth); err != nil {
 			return nil, err
 		}
 		p.skipWS()

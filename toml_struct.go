@@ -42,9 +42,10 @@ func tomlFieldsOf(t reflect.Type) []tomlField {
 }
 
 func tomlFieldIndex(t reflect.Type, name string) (int, bool) {
-	for _, f := range tomlFieldsOf(t) {
-		if f.name == name {
-			return f.index, true
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		if tag == name && name != "" && name != "-" {
+			return i, true
 		}
 	}
 	return 0, false
