@@ -2,6 +2,14 @@ package rip
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"fmt"
 	"io"
 	"net"
@@ -396,4 +404,64 @@ func TestHealthReportsDBFailure(t *testing.T) {
 func httptestRequest(method, target string) *http.Request {
 	r, _ := http.NewRequestWithContext(context.Background(), method, "http://127.0.0.1"+target, io.NopCloser(strings.NewReader("")))
 	return r
+}
+
+func TestTLSAndRedirect(t *testing.T) {
+	certPEM, keyPEM := selfSignedCert(t)
+	redirect, _ := net.Listen("tcp", "127.0.0.1:0")
+	raddr := redirect.Addr().String()
+	redirect.Close()
+	ta := newTestApp(t, func(c *Config) {
+		c.Server.EnableTLS = true
+		c.Server.CertData = certPEM
+		c.Server.KeyData = Secret(keyPEM)
+		c.Server.RedirectAddr = raddr
+		c.Server.PublicURL = "https://app.example.com"
+	})
+	url := strings.Replace(ta.serve(), "http://", "https://", 1)
+	client := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer client.CloseIdleConnections()
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = client.Get(url + "/api/health"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil || resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("HTTPS health: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", "http://"+raddr+"/x?y=1", nil)
+	req.Host = "evil.test"
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 301 || resp.Header.Get("Location") != "https://app.example.com/x?y=1" {
+		t.Fatalf("redirect = %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// selfSignedCert returns a PEM certificate and key for 127.0.0.1.
+func selfSignedCert(t *testing.T) (string, string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rip test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
 }
