@@ -71,8 +71,8 @@ CREATE UNIQUE INDEX job_queue_live_key ON job_queue (unique_key)
 CREATE INDEX job_queue_due ON job_queue (priority DESC, scheduled_for, id) WHERE status = 'pending';
 -- Finding expired leases.
 CREATE INDEX job_queue_lease ON job_queue (locked_until) WHERE status = 'running';
--- Retention purge.
-CREATE INDEX job_queue_finished ON job_queue (finished_at) WHERE status IN ('completed', 'failed');
+-- Retention purge (finished_at is set exactly for completed and failed jobs).
+CREATE INDEX job_queue_finished ON job_queue (status, finished_at) WHERE finished_at IS NOT NULL;
 
 -- migrate: logs 1 logs
 CREATE TABLE logs (
