@@ -138,7 +138,11 @@ type JWTConfig struct {
 // JobsConfig tunes the job queue (queue.go). Durations are wall-clock
 // time; every setting except Concurrency takes effect on reload.
 type JobsConfig struct {
-	// Concurrency is the number of jobs that run at once (restart).
+	// Concurrency is the number of jobs that run at once (restart). It
+	// is also the batch size of a scheduler round (one commit records the
+	// results and claims the next jobs), so it bounds throughput: jobs
+	// are mostly waiting on the network (mail), and 16 goroutines cost
+	// little.
 	Concurrency int `toml:"concurrency"`
 	// PollInterval is how often the scheduler looks for due jobs that no
 	// wake-up announced: scheduled and retried jobs, jobs added by ripc or
@@ -231,7 +235,7 @@ func DefaultConfig() *Config {
 			Health:                      "GET /api/health",
 		},
 		Jobs: JobsConfig{
-			Concurrency:     4,
+			Concurrency:     16,
 			PollInterval:    time.Second,
 			Timeout:         time.Minute,
 			Lease:           2 * time.Minute,

@@ -17,9 +17,16 @@ import (
 // fastHasher keeps argon2id but with test-sized parameters.
 var fastHasher = Argon2id{MemoryKiB: 64, Time: 1, Threads: 1}
 
+// newAuthApp serves a test app on a clock that starts at the real time
+// and moves only when the test advances ta.clock. The clock is installed
+// before Serve: the job scheduler reads App.Now from its own goroutine,
+// so replacing the field while serving would be a data race.
 func newAuthApp(t *testing.T) (*testApp, string) {
 	ta := newTestApp(t)
 	ta.Hasher = fastHasher
+	ta.clock = newTestClock()
+	ta.clock.t = time.Now()
+	ta.Now = ta.clock.Now
 	return ta, ta.serve()
 }
 
@@ -64,7 +71,7 @@ func TestAuthFlow(t *testing.T) {
 		t.Fatalf("record = %+v", d.Record)
 	}
 	bearer := "Authorization: Bearer " + d.AccessToken
-	ta.Now = func() time.Time { return time.Now().Add(2 * time.Second) }
+	ta.clock.Advance(2 * time.Second)
 	d2 := call(t, "POST", url+"/api/refresh-auth", nil, bearer).expect(t, 200, codeOKAuthentication).auth(t)
 	if d2.AccessToken == d.AccessToken {
 		t.Fatal("refresh returned the same token")
@@ -84,9 +91,7 @@ func TestAuthFlow(t *testing.T) {
 
 func TestSessionAbsoluteLifetime(t *testing.T) {
 	ta, url := newAuthApp(t)
-	clock := newTestClock()
-	clock.t = time.Now()
-	ta.Now = clock.Now
+	clock := ta.clock
 	reg := map[string]string{"identity": "bob@example.com", "password": goodPassword, "password_confirm": goodPassword}
 	call(t, "POST", url+"/api/register-with-password", reg).expect(t, 202, codeOKPendingEmailVerification)
 	ta.verify("bob@example.com")
@@ -153,9 +158,7 @@ func TestRegisterValidation(t *testing.T) {
 
 func TestLoginBudget(t *testing.T) {
 	ta, url := newAuthApp(t)
-	clock := newTestClock()
-	clock.t = time.Now()
-	ta.Now = clock.Now
+	clock := ta.clock
 	body := map[string]string{"identity": "dave@example.com", "password": "wrong password!"}
 	for i := 0; i < budgetLoginAccount.Free; i++ {
 		call(t, "POST", url+"/api/auth-with-password", body).expect(t, 401, codeErrInvalidCredentials)

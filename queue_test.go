@@ -598,7 +598,8 @@ func TestJobQueryPlans(t *testing.T) {
 		{"claim", jobClaimSQL, map[string]any{":lease_end": 1, ":worker": "w", ":now": 1, ":n": 1}, "USING COVERING INDEX job_queue_due (priority=? AND scheduled_for<?)"},
 		{"rescue fail", jobRescueFailSQL, now, "USING INDEX job_queue_lease (locked_until<?)"},
 		{"rescue retry", jobRescueRetrySQL, now, "USING INDEX job_queue_lease (locked_until<?)"},
-		{"purge", jobPurgeSQL, map[string]any{":status": "completed", ":cutoff": 1, ":n": 1}, "USING COVERING INDEX job_queue_finished (status=? AND finished_at>? AND finished_at<?)"},
+		{"purge completed", jobPurgeCompletedSQL, map[string]any{":cutoff": 1, ":n": 1}, "USING COVERING INDEX job_queue_completed (finished_at<?)"},
+		{"purge failed", jobPurgeFailedSQL, map[string]any{":cutoff": 1, ":n": 1}, "USING COVERING INDEX job_queue_failed (finished_at<?)"},
 		{"unique key", jobLiveKeySQL, map[string]any{":key": "k"}, "USING INDEX job_queue_live_key (unique_key=?)"},
 	} {
 		plan := explain(t, ta.App, tc.sql, tc.named)

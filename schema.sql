@@ -65,14 +65,16 @@ CREATE TABLE job_queue (
     updated_at    INTEGER NOT NULL,
     finished_at   INTEGER                    -- set when completed or failed
 );
+-- NULL keys never collide in a UNIQUE index, so no IS NOT NULL term.
 CREATE UNIQUE INDEX job_queue_live_key ON job_queue (unique_key)
-    WHERE unique_key IS NOT NULL AND status IN ('pending', 'running');
+    WHERE status IN ('pending', 'running');
 -- Claiming: one seek per priority level, in claim order.
 CREATE INDEX job_queue_due ON job_queue (priority DESC, scheduled_for, id) WHERE status = 'pending';
 -- Finding expired leases.
 CREATE INDEX job_queue_lease ON job_queue (locked_until) WHERE status = 'running';
--- Retention purge (finished_at is set exactly for completed and failed jobs).
-CREATE INDEX job_queue_finished ON job_queue (status, finished_at) WHERE finished_at IS NOT NULL;
+-- Retention purge.
+CREATE INDEX job_queue_completed ON job_queue (finished_at) WHERE status = 'completed';
+CREATE INDEX job_queue_failed ON job_queue (finished_at) WHERE status = 'failed';
 
 -- migrate: logs 1 logs
 CREATE TABLE logs (

@@ -48,9 +48,10 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // testApp is an App in a temp directory with a captured log.
 type testApp struct {
 	*App
-	t    *testing.T
-	dir  string
-	logs *syncBuffer
+	t     *testing.T
+	dir   string
+	logs  *syncBuffer
+	clock *testClock // set by helpers that install one before serving
 }
 
 // newTestApp creates a fresh data directory with generated secrets and
