@@ -65,9 +65,10 @@ CREATE TABLE job_queue (
     updated_at    INTEGER NOT NULL,
     finished_at   INTEGER                    -- set when completed or failed
 );
--- NULL keys never collide in a UNIQUE index, so no IS NOT NULL term.
+-- Only keyed live jobs are indexed, so claiming and finishing a job
+-- without a key does not touch this index.
 CREATE UNIQUE INDEX job_queue_live_key ON job_queue (unique_key)
-    WHERE status IN ('pending', 'running');
+    WHERE unique_key IS NOT NULL AND status IN ('pending', 'running');
 -- Claiming: one seek per priority level, in claim order.
 CREATE INDEX job_queue_due ON job_queue (priority DESC, scheduled_for, id) WHERE status = 'pending';
 -- Finding expired leases.
