@@ -117,7 +117,7 @@ func New(opts Options) (*App, error) {
 		jobs:     map[string]JobFunc{},
 		Cache:    NewLRU(10_000),
 		Hasher:   Argon2id{},
-		hashGate: newHashGate(runtime.NumCPU()),
+		hashGate: newHashGate(max(1, runtime.NumCPU()-1)),
 	}
 	a.userCache = &userCacheView{app: a}
 	if err := a.open(); err != nil {
