@@ -51,6 +51,7 @@ type Config struct {
 	DB        DBConfig        `toml:"db"`
 	JWT       JWTConfig       `toml:"jwt"`
 	Endpoints EndpointsConfig `toml:"endpoints"`
+	Jobs      JobsConfig      `toml:"jobs"`
 	// EndpointsBlockMismatch turns the X-Restinpieces-Endpoints-Hash check on.
 	EndpointsBlockMismatch Toggle           `toml:"endpoints_block_mismatch"`
 	SMTP                   SMTPConfig       `toml:"smtp"`
@@ -134,6 +135,35 @@ type JWTConfig struct {
 	EmailChangeOTPTokenDuration       time.Duration `toml:"email_change_otp_token_duration"`
 	OAuth2StateSecret                 Secret        `toml:"oauth2_state_secret"`
 	OAuth2StateTokenDuration          time.Duration `toml:"oauth2_state_token_duration"`
+}
+
+// JobsConfig tunes the job queue (queue.go). Durations are wall-clock
+// time; every setting except Concurrency takes effect on reload.
+type JobsConfig struct {
+	// Concurrency is the number of jobs that run at once (restart).
+	Concurrency int `toml:"concurrency"`
+	// PollInterval is how often the scheduler looks for due jobs that no
+	// wake-up announced: scheduled and retried jobs, jobs added by ripc or
+	// another process, and expired leases.
+	PollInterval time.Duration `toml:"poll_interval"`
+	// Timeout is the deadline of one handler run (its context ends then).
+	Timeout time.Duration `toml:"timeout"`
+	// Lease is how long a claimed job belongs to its worker. A job whose
+	// lease runs out without a result (the process died) is claimed
+	// again, so Lease must exceed Timeout: a live handler is cancelled
+	// before another worker may take its job.
+	Lease time.Duration `toml:"lease"`
+	// MaxAttempts is the default number of runs before a failing job is
+	// marked failed; [JobSpec.MaxAttempts] overrides it per job.
+	MaxAttempts int `toml:"max_attempts"`
+	// BackoffBase is the delay before the first retry; each further retry
+	// doubles it, up to BackoffMax, with ±10 % jitter.
+	BackoffBase time.Duration `toml:"backoff_base"`
+	BackoffMax  time.Duration `toml:"backoff_max"`
+	// RetainCompleted and RetainFailed are how long finished jobs stay in
+	// job_queue (for `ripc job list`) before they are purged.
+	RetainCompleted time.Duration `toml:"retain_completed"`
+	RetainFailed    time.Duration `toml:"retain_failed"`
 }
 
 // EndpointsConfig maps each built-in endpoint to its "METHOD /path"
@@ -234,6 +264,17 @@ func DefaultConfig() *Config {
 			LogoutAll:                   "POST /api/logout-all",
 			Health:                      "GET /api/health",
 		},
+		Jobs: JobsConfig{
+			Concurrency:     4,
+			PollInterval:    time.Second,
+			Timeout:         time.Minute,
+			Lease:           2 * time.Minute,
+			MaxAttempts:     5,
+			BackoffBase:     10 * time.Second,
+			BackoffMax:      time.Hour,
+			RetainCompleted: 24 * time.Hour,
+			RetainFailed:    7 * 24 * time.Hour,
+		},
 		EndpointsBlockMismatch: Toggle{Activated: true},
 		SMTP: SMTPConfig{
 			FromName:   "rip",
@@ -286,6 +327,7 @@ func (c *Config) Validate() error {
 	c.validateDB(bad)
 	c.validateJWT(bad)
 	c.validateEndpoints(bad)
+	c.validateJobs(bad)
 	c.validateMail(bad)
 	return errors.Join(errs...)
 }
@@ -448,6 +490,37 @@ func (c *Config) validateJWT(bad badFunc) {
 	}
 }
 
+func (c *Config) validateJobs(bad badFunc) {
+	j := &c.Jobs
+	if j.Concurrency < 1 || j.Concurrency > 256 {
+		bad("jobs.concurrency", "must be between 1 and 256, got %d", j.Concurrency)
+	}
+	if j.PollInterval < 10*time.Millisecond || j.PollInterval > time.Hour {
+		bad("jobs.poll_interval", "must be between 10ms and 1h, got %s", j.PollInterval)
+	}
+	if j.Timeout < time.Second {
+		bad("jobs.timeout", "must be at least 1s, got %s", j.Timeout)
+	}
+	if j.Lease <= j.Timeout {
+		bad("jobs.lease", "must exceed jobs.timeout (%s) so a running handler is cancelled before its job can be claimed again, got %s", j.Timeout, j.Lease)
+	}
+	if j.MaxAttempts < 1 || j.MaxAttempts > jobMaxAttemptsLimit {
+		bad("jobs.max_attempts", "must be between 1 and %d, got %d", jobMaxAttemptsLimit, j.MaxAttempts)
+	}
+	if j.BackoffBase < time.Millisecond {
+		bad("jobs.backoff_base", "must be at least 1ms, got %s", j.BackoffBase)
+	}
+	if j.BackoffMax < j.BackoffBase {
+		bad("jobs.backoff_max", "must be at least jobs.backoff_base, got %s", j.BackoffMax)
+	}
+	if j.RetainCompleted < 0 {
+		bad("jobs.retain_completed", "must not be negative, got %s", j.RetainCompleted)
+	}
+	if j.RetainFailed < 0 {
+		bad("jobs.retain_failed", "must not be negative, got %s", j.RetainFailed)
+	}
+}
+
 // routes lists the built-in endpoints as config key → pattern, in the
 // fixed order the endpoints hash is computed over.
 func (e *EndpointsConfig) routes() []struct{ Key, Pattern string } {
@@ -559,6 +632,7 @@ func restartKeys(old, cur *Config) []string {
 			o.WriteTimeout != n.WriteTimeout || o.IdleTimeout != n.IdleTimeout || o.MaxHeaderBytes != n.MaxHeaderBytes},
 		{"db", old.DB.ReadPoolSize != cur.DB.ReadPoolSize || old.DB.BusyTimeout != cur.DB.BusyTimeout || old.DB.Synchronous != cur.DB.Synchronous},
 		{"endpoints", old.Endpoints != cur.Endpoints},
+		{"jobs.concurrency", old.Jobs.Concurrency != cur.Jobs.Concurrency},
 	} {
 		if d.diff {
 			keys = append(keys, d.key)

@@ -84,6 +84,7 @@ type App struct {
 	mux      *http.ServeMux
 	patterns map[string]bool
 	jobs     map[string]JobFunc
+	jobWake  chan struct{} // Enqueue → scheduler; capacity 1 (queue.go)
 	daemons  []daemon
 	started  atomic.Bool
 	closed   sync.Once
@@ -115,6 +116,7 @@ func New(opts Options) (*App, error) {
 		mux:      http.NewServeMux(),
 		patterns: map[string]bool{},
 		jobs:     map[string]JobFunc{},
+		jobWake:  make(chan struct{}, 1),
 		Cache:    NewLRU(10_000),
 		Hasher:   Argon2id{},
 		hashGate: newHashGate(max(1, runtime.NumCPU()-1)),
@@ -391,6 +393,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	dctx, cancelDaemons := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	a.startDaemons(dctx, &wg)
+	jobs := a.startJobs()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -413,6 +416,8 @@ loop:
 	a.Logger.Info("rip: shutting down", "timeout", a.Config().Server.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), a.Config().Server.ShutdownTimeout)
 	defer cancel()
+	jobsDone := make(chan struct{})
+	go func() { jobs.shutdown(sctx); close(jobsDone) }() // drains beside the HTTP drain
 	for _, s := range servers {
 		if err := s.Shutdown(sctx); err != nil {
 			a.Logger.Warn("rip: HTTP drain did not finish in time", "err", err)
@@ -421,6 +426,7 @@ loop:
 	}
 	cancelDaemons()
 	waitTimeout(&wg, sctx)
+	<-jobsDone // bounded by sctx: shutdown abandons running handlers then
 	return serveErr
 }
 
