@@ -103,7 +103,7 @@ func (a *App) cachedUserKeys(id, secret string) (*userEntry, bool) {
 
 // userCacheTTL bounds how stale a cached user may be if a write outside
 // this process (ripc) changes it; writes in process invalidate at once.
-const userCacheTTL = 30 * time.Second
+const userCacheTTL = 5 * time.Second
 
 // userByEmail loads a user by normalised email (ErrNotFound if none).
 func (a *App) userByEmail(ctx context.Context, email string) (*User, error) {

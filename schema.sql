@@ -83,3 +83,24 @@ CREATE TABLE logs (
     created_at TEXT    NOT NULL              -- RFC 3339 UTC with ms
 );
 CREATE INDEX logs_created_at ON logs (created_at);
+
+-- migrate: app 4 otps
+-- One-time codes of the account flows; see otp.go. Times are unix seconds.
+CREATE TABLE otps (
+    id          TEXT    PRIMARY KEY,          -- 32 hex characters; the client's signed token refers to it
+    purpose     TEXT    NOT NULL,             -- verification, password_reset, email_change
+    user_id     TEXT    NOT NULL,             -- '' = issued for an unknown address: never verifies
+    user_key    BLOB,                         -- the account's token_key when issued
+    email       TEXT    NOT NULL,
+    new_email   TEXT    NOT NULL DEFAULT '',
+    recipient   TEXT    NOT NULL,             -- where the code is mailed; cooldowns are keyed by it
+    code_hash   BLOB    NOT NULL,             -- HMAC(flow secret, "otp:" id ":" code)
+    code        TEXT,                         -- plaintext until mailed, then NULL
+    sent        INTEGER NOT NULL,             -- 1 when a mail was queued
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    consumed_at INTEGER,
+    expires_at  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX otps_recipient ON otps (purpose, recipient, created_at);
+CREATE INDEX otps_created_at ON otps (created_at);
