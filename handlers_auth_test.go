@@ -66,7 +66,7 @@ func TestAuthFlow(t *testing.T) {
 		t.Fatalf("record = %+v", d.Record)
 	}
 	bearer := "Authorization: Bearer " + d.AccessToken
-	ta.Now = func() time.Time { return time.Now().Add(2 * time.Second) }
+	ta.clock.Advance(2 * time.Second)
 	d2 := call(t, "POST", url+"/api/refresh-auth", nil, bearer).expect(t, 200, codeOKAuthentication).auth(t)
 	if d2.AccessToken == d.AccessToken {
 		t.Fatal("refresh returned the same token")
@@ -86,9 +86,7 @@ func TestAuthFlow(t *testing.T) {
 
 func TestSessionAbsoluteLifetime(t *testing.T) {
 	ta, url := newAuthApp(t)
-	clock := newTestClock()
-	clock.t = time.Now()
-	ta.Now = clock.Now
+	clock := ta.clock
 	reg := map[string]string{"identity": "bob@example.com", "password": goodPassword, "password_confirm": goodPassword}
 	call(t, "POST", url+"/api/register-with-password", reg).expect(t, 202, codeOKPendingEmailVerification)
 	ta.verify("bob@example.com")
@@ -155,9 +153,7 @@ func TestRegisterValidation(t *testing.T) {
 
 func TestLoginBudget(t *testing.T) {
 	ta, url := newAuthApp(t)
-	clock := newTestClock()
-	clock.t = time.Now()
-	ta.Now = clock.Now
+	clock := ta.clock
 	body := map[string]string{"identity": "dave@example.com", "password": "wrong password!"}
 	for i := 0; i < budgetLoginAccount.Free; i++ {
 		call(t, "POST", url+"/api/auth-with-password", body).expect(t, 401, codeErrInvalidCredentials)

@@ -278,9 +278,7 @@ func TestEmailChangeFlow(t *testing.T) {
 func TestOTPGuessesBurnTheCode(t *testing.T) {
 	ta, url, rec := otpApp(t, func(c *Config) { c.RateLimits.PasswordResetCooldown = time.Second })
 	registerVerified(t, ta, url, "bea@example.com")
-	clock := newTestClock()
-	clock.t = time.Now()
-	ta.Now = clock.Now
+	clock := ta.clock
 	issue := func() (string, string) {
 		tok := call(t, "POST", url+"/api/request-password-reset-otp", map[string]string{"email": "bea@example.com"}).field(t, "verification_token")
 		return tok, mailCode(t, rec.next(t).Text)
@@ -475,4 +473,63 @@ func mailpitBodyTo(c *mailpitClient, addr, subject string) (string, error) {
 		}
 	}
 	return "", errors.New("not delivered yet")
+}
+
+// mailJobState returns the status, attempts and last error of the only
+// rip.mail job.
+func (ta *testApp) mailJobState() (status string, attempts int, lastErr string) {
+	ta.t.Helper()
+	err := ta.Read(context.Background(), func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, "SELECT status, attempts, last_error FROM job_queue WHERE type = ?", &sqlitex.ExecOptions{
+			Args: []any{jobTypeMail}, ResultFunc: func(s *sqlite.Stmt) error {
+				status, attempts, lastErr = s.ColumnText(0), s.ColumnInt(1), s.ColumnText(2)
+				return nil
+			}})
+	})
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	return status, attempts, lastErr
+}
+
+// TestMailJobOutcomes runs the reset mail against an in-process SMTP
+// server: a 550 fails the job after one attempt and deletes the code; a
+// 452 keeps the job for a retry with its error recorded.
+func TestMailJobOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name, reply, status string
+		scrubbed            bool
+	}{
+		{"550 is permanent", "550 no such user", jobFailed, true},
+		{"452 is retried", "452 mailbox full", jobPending, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newMailFake(t, mailFakeOptions{replies: map[string]string{"RCPT": tc.reply}})
+			ta := newTestApp(t, func(c *Config) {
+				c.SMTP = SMTPConfig{Enabled: true, Host: "127.0.0.1", Port: f.port(), FromAddress: "noreply@rip.test",
+					AuthMethod: mailAuthNone, Timeout: 5 * time.Second}
+			})
+			ta.Hasher = fastHasher
+			url := ta.serve()
+			registerVerified(t, ta, url, "max@example.com")
+			call(t, "POST", url+"/api/request-password-reset-otp", map[string]string{"email": "max@example.com"}).expect(t, 200, codeOKOTPTokenIssued)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				status, attempts, lastErr := ta.mailJobState()
+				if attempts == 1 && status != jobRunning {
+					if status != tc.status || !strings.Contains(lastErr, tc.reply[:3]) {
+						t.Fatalf("job %s after %d attempt(s): %q", status, attempts, lastErr)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("job still %s after %d attempt(s)", status, attempts)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := ta.plaintextCodes() == 0; got != tc.scrubbed {
+				t.Fatalf("code scrubbed = %v, want %v", got, tc.scrubbed)
+			}
+		})
+	}
 }

@@ -23,9 +23,8 @@ import (
 func newQueueApp(t *testing.T, edit ...func(*Config)) (*testApp, *testClock) {
 	t.Helper()
 	ta := newTestApp(t, edit...)
-	clock := newTestClock()
-	ta.Now = clock.Now
-	return ta, clock
+	ta.clock.t = newTestClock().t // a fixed start
+	return ta, ta.clock
 }
 
 // enqueueT enqueues spec in its own write and fails the test on error.
