@@ -53,7 +53,9 @@ type Config struct {
 	Endpoints EndpointsConfig `toml:"endpoints"`
 	Jobs      JobsConfig      `toml:"jobs"`
 	// EndpointsBlockMismatch turns the X-Restinpieces-Endpoints-Hash check on.
-	EndpointsBlockMismatch Toggle `toml:"endpoints_block_mismatch"`
+	EndpointsBlockMismatch Toggle           `toml:"endpoints_block_mismatch"`
+	SMTP                   SMTPConfig       `toml:"smtp"`
+	RateLimits             RateLimitsConfig `toml:"rate_limits"`
 
 	trustedProxies []netip.Prefix // parsed Server.TrustedProxies, set by Validate
 }
@@ -188,6 +190,38 @@ type EndpointsConfig struct {
 	Health                      string `toml:"health"`
 }
 
+// SMTPConfig configures the mail transport ([SMTPMailer]). Every setting
+// takes effect on the next mail.
+type SMTPConfig struct {
+	// Enabled false makes every mail job fail at once (permanently, so a
+	// code is never left waiting in the database) with a clear error.
+	Enabled     bool   `toml:"enabled"`
+	Host        string `toml:"host"`
+	Port        int    `toml:"port"` // 0: 465 with use_tls, 587 with use_start_tls, else 25
+	Username    string `toml:"username"`
+	Password    Secret `toml:"password"`
+	FromName    string `toml:"from_name"`
+	FromAddress string `toml:"from_address"`
+	LocalName   string `toml:"local_name"`  // EHLO name; "" = localhost
+	AuthMethod  string `toml:"auth_method"` // plain, cram-md5 or none
+	// UseTLS is implicit TLS (RFC 8314, the default); UseStartTLS requires
+	// STARTTLS and fails the send when the server does not offer it or its
+	// certificate does not verify. With neither, only a loopback server is
+	// accepted.
+	UseTLS      bool          `toml:"use_tls"`
+	UseStartTLS bool          `toml:"use_start_tls"`
+	Timeout     time.Duration `toml:"timeout"` // dial and every reply
+}
+
+// RateLimitsConfig holds the per-address cooldowns between account mails:
+// a second request for the same address and purpose inside the cooldown
+// sends nothing (409 for e-mail verification, the usual reply otherwise).
+type RateLimitsConfig struct {
+	EmailVerificationOTPCooldown time.Duration `toml:"email_verification_otp_cooldown"`
+	PasswordResetCooldown        time.Duration `toml:"password_reset_cooldown"`
+	EmailChangeCooldown          time.Duration `toml:"email_change_cooldown"`
+}
+
 // DefaultConfig returns the defaults every stored configuration overlays.
 // Secrets are empty: [GenerateSecrets] fills them on first start.
 func DefaultConfig() *Config {
@@ -246,6 +280,17 @@ func DefaultConfig() *Config {
 			RetainFailed:    7 * 24 * time.Hour,
 		},
 		EndpointsBlockMismatch: Toggle{Activated: true},
+		SMTP: SMTPConfig{
+			FromName:   "rip",
+			AuthMethod: mailAuthPlain,
+			UseTLS:     true,
+			Timeout:    30 * time.Second,
+		},
+		RateLimits: RateLimitsConfig{
+			EmailVerificationOTPCooldown: 2 * time.Minute,
+			PasswordResetCooldown:        5 * time.Minute,
+			EmailChangeCooldown:          5 * time.Minute,
+		},
 	}
 }
 
@@ -287,7 +332,44 @@ func (c *Config) Validate() error {
 	c.validateJWT(bad)
 	c.validateEndpoints(bad)
 	c.validateJobs(bad)
+	c.validateMail(bad)
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateMail(bad badFunc) {
+	m := &c.SMTP
+	if m.Timeout <= 0 {
+		bad("smtp.timeout", "must be positive, got %s", m.Timeout)
+	}
+	if m.Enabled {
+		if m.FromAddress == "" {
+			bad("smtp.from_address", "is required when smtp.enabled is true")
+		}
+		if err := mailValidateConfig(*m); err != nil {
+			// Each line of mailValidateConfig names its key.
+			for _, e := range strings.Split(err.Error(), "\n") {
+				e = strings.TrimPrefix(e, ErrMailPermanent.Error()+": ")
+				key, msg, ok := strings.Cut(e, " ")
+				if !ok || !strings.HasPrefix(key, "smtp.") {
+					key, msg = "smtp", e
+				}
+				bad(key, "%s", msg)
+			}
+		}
+	}
+	r := &c.RateLimits
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"rate_limits.email_verification_otp_cooldown", r.EmailVerificationOTPCooldown},
+		{"rate_limits.password_reset_cooldown", r.PasswordResetCooldown},
+		{"rate_limits.email_change_cooldown", r.EmailChangeCooldown},
+	} {
+		if d.d <= 0 {
+			bad(d.key, "must be positive, got %s", d.d)
+		}
+	}
 }
 
 type badFunc func(key, format string, args ...any)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -17,16 +19,9 @@ import (
 // fastHasher keeps argon2id but with test-sized parameters.
 var fastHasher = Argon2id{MemoryKiB: 64, Time: 1, Threads: 1}
 
-// newAuthApp serves a test app on a clock that starts at the real time
-// and moves only when the test advances ta.clock. The clock is installed
-// before Serve: the job scheduler reads App.Now from its own goroutine,
-// so replacing the field while serving would be a data race.
 func newAuthApp(t *testing.T) (*testApp, string) {
 	ta := newTestApp(t)
 	ta.Hasher = fastHasher
-	ta.clock = newTestClock()
-	ta.clock.t = time.Now()
-	ta.Now = ta.clock.Now
 	return ta, ta.serve()
 }
 
@@ -278,4 +273,112 @@ func TestLoginFloodRespectsHashCap(t *testing.T) {
 	if worst > 2*time.Second {
 		t.Errorf("health took %s during the login flood", worst)
 	}
+}
+
+// TestLoginBudgetGroupsIPv6By64 sends failed logins for distinct accounts
+// from addresses of one IPv6 /64 (through a trusted proxy header): the
+// address budget treats them as one client, and a neighbour /64 is not
+// charged.
+func TestLoginBudgetGroupsIPv6By64(t *testing.T) {
+	ta := newTestApp(t, func(c *Config) {
+		c.Server.TrustedProxies = []string{"127.0.0.1/32"}
+		c.Server.ClientIPProxyHeader = "X-Forwarded-For"
+	})
+	ta.Hasher = fastHasher
+	url := ta.serve()
+	login := func(i int, from string) reply {
+		body := map[string]string{"identity": fmt.Sprintf("u%d@example.com", i), "password": "wrong password!"}
+		return call(t, "POST", url+"/api/auth-with-password", body, "X-Forwarded-For: "+from)
+	}
+	for i := 0; i <= budgetLoginAddr.Free; i++ {
+		// Every attempt comes from another address of 2001:db8:1:2::/64.
+		login(i, fmt.Sprintf("2001:db8:1:2:%x::%x", i, i+1)).expect(t, 401, codeErrInvalidCredentials)
+	}
+	login(100, "2001:db8:1:2:ffff:ffff:ffff:ffff").expect(t, 429, codeErrTooManyRequests)
+	login(101, "2001:db8:1:3::1").expect(t, 401, codeErrInvalidCredentials)
+	// A spoofed header from an untrusted peer is ignored, not obeyed: the
+	// socket address (127.0.0.1, not yet charged) is budgeted instead.
+	ta2 := newTestApp(t)
+	ta2.Hasher = fastHasher
+	url2 := ta2.serve()
+	for i := 0; i <= budgetLoginAddr.Free; i++ {
+		body := map[string]string{"identity": fmt.Sprintf("v%d@example.com", i), "password": "wrong password!"}
+		call(t, "POST", url2+"/api/auth-with-password", body, fmt.Sprintf("X-Forwarded-For: 2001:db8:9::%x", i)).
+			expect(t, 401, codeErrInvalidCredentials)
+	}
+	body := map[string]string{"identity": "w@example.com", "password": "wrong password!"}
+	call(t, "POST", url2+"/api/auth-with-password", body, "X-Forwarded-For: 2001:db8:7::1").expect(t, 429, codeErrTooManyRequests)
+}
+
+// TestBcryptImportRehash imports a user with a bcrypt hash, as a migration
+// from another system would: the password logs in, the stored hash becomes
+// argon2id, the new hash logs in, and a wrong password or one longer than
+// bcrypt's 72 bytes never matches.
+func TestBcryptImportRehash(t *testing.T) {
+	ta, url := newAuthApp(t)
+	h, err := bcrypt.GenerateFromPassword([]byte(goodPassword), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newUserID()
+	err = ta.Write(context.Background(), func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, "INSERT INTO users (id, email, password, verified, token_key, created_at, updated_at) VALUES (?, 'imp@example.com', ?, 1, ?, '', '')",
+			&sqlitex.ExecOptions{Args: []any{id, string(h), newTokenKey()}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func() string {
+		u, err := ta.userByEmail(context.Background(), "imp@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.passwordHash
+	}
+	login := func(pw string) reply {
+		return call(t, "POST", url+"/api/auth-with-password", map[string]string{"identity": "imp@example.com", "password": pw})
+	}
+	login("wrong password!").expect(t, 401, codeErrInvalidCredentials)
+	if !strings.HasPrefix(stored(), "$2a$") {
+		t.Fatal("a failed login changed the bcrypt hash")
+	}
+	tok := login(goodPassword).expect(t, 200, codeOKAuthentication).auth(t).AccessToken
+	if got := stored(); !strings.HasPrefix(got, "$argon2id$") {
+		t.Fatalf("hash after login = %.10s…, want argon2id", got)
+	}
+	call(t, "POST", url+"/api/refresh-auth", nil, "Authorization: Bearer "+tok).expect(t, 200, codeOKAuthentication)
+	login(goodPassword).expect(t, 200, codeOKAuthentication)
+	login(goodPassword+strings.Repeat("x", 80)).expect(t, 401, codeErrInvalidCredentials)
+}
+
+// TestSessionCacheFollowsSecret: the cached per-user MACs are derived
+// under the session secret in force; after a secret change a token signed
+// under the old one is refused even though the user is cached, and a
+// forged uid_mac is refused whether the user is cached or not.
+func TestSessionCacheFollowsSecret(t *testing.T) {
+	ta, url := newAuthApp(t)
+	call(t, "POST", url+"/api/register-with-password", map[string]string{"identity": "gina@example.com", "password": goodPassword, "password_confirm": goodPassword})
+	ta.verify("gina@example.com")
+	tok := call(t, "POST", url+"/api/auth-with-password", map[string]string{"identity": "gina@example.com", "password": goodPassword}).auth(t).AccessToken
+	refresh := func(tok string) reply {
+		return call(t, "POST", url+"/api/refresh-auth", nil, "Authorization: Bearer "+tok)
+	}
+	refresh(tok).expect(t, 200, codeOKAuthentication) // warms the cache
+	cfg := ta.Config()
+	u, _ := ta.userByEmail(context.Background(), "gina@example.com")
+	key := ta.sessionKey(cfg, u)
+	now := time.Now().Unix()
+	forged := forge(`{"alg":"HS256","typ":"JWT"}`, `{"type":"session","user_id":"`+u.ID+`","uid_mac":"`+strings.Repeat("ab", 32)+
+		`","auth_time":`+itoa(now)+`,"iat":`+itoa(now)+`,"exp":`+itoa(now+600)+`}`, key[:])
+	refresh(forged).expect(t, 401, codeErrInvalidToken)
+	ta.userCache.Delete(u.ID)
+	refresh(forged).expect(t, 401, codeErrInvalidToken)
+	refresh(tok).expect(t, 200, codeOKAuthentication)
+
+	next := *cfg
+	next.JWT.AuthSecret = Secret(strings.Repeat("n", 32))
+	ta.cfg.Store(&next)
+	refresh(tok).expect(t, 401, codeErrInvalidToken)
+	fresh := call(t, "POST", url+"/api/auth-with-password", map[string]string{"identity": "gina@example.com", "password": goodPassword}).auth(t).AccessToken
+	refresh(fresh).expect(t, 200, codeOKAuthentication)
 }

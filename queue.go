@@ -476,14 +476,10 @@ func jobFinish(conn *sqlite.Conn, c *jobClaim, u jobUpdate, now time.Time) (bool
 	return conn.Changes() == 1, nil
 }
 
-// The purge statements name their status as a constant so that each
-// matches its partial index.
-const (
-	jobPurgeCompletedSQL = `DELETE FROM job_queue WHERE id IN (
-    SELECT id FROM job_queue WHERE status = 'completed' AND finished_at <= :cutoff LIMIT :n)`
-	jobPurgeFailedSQL = `DELETE FROM job_queue WHERE id IN (
-    SELECT id FROM job_queue WHERE status = 'failed' AND finished_at <= :cutoff LIMIT :n)`
-)
+const jobPurgeSQL = `DELETE FROM job_queue WHERE id IN (
+    SELECT id FROM job_queue
+    WHERE finished_at IS NOT NULL AND status = :status AND finished_at <= :cutoff
+    LIMIT :n)`
 
 // jobPurge deletes up to jobPurgeBatch completed and as many failed jobs
 // that finished longer ago than their retention; a backlog goes over a
@@ -491,11 +487,11 @@ const (
 func jobPurge(conn *sqlite.Conn, now time.Time, cfg JobsConfig) (int, error) {
 	n := 0
 	for _, p := range []struct {
-		sql  string
-		keep time.Duration
-	}{{jobPurgeCompletedSQL, cfg.RetainCompleted}, {jobPurgeFailedSQL, cfg.RetainFailed}} {
-		err := sqlitex.Execute(conn, p.sql, &sqlitex.ExecOptions{Named: map[string]any{
-			":cutoff": now.Add(-p.keep).UnixMilli(), ":n": jobPurgeBatch}})
+		status string
+		keep   time.Duration
+	}{{jobCompleted, cfg.RetainCompleted}, {jobFailed, cfg.RetainFailed}} {
+		err := sqlitex.Execute(conn, jobPurgeSQL, &sqlitex.ExecOptions{Named: map[string]any{
+			":status": p.status, ":cutoff": now.Add(-p.keep).UnixMilli(), ":n": jobPurgeBatch}})
 		if err != nil {
 			return n, fmt.Errorf("purge jobs: %w", err)
 		}

@@ -23,9 +23,8 @@ import (
 func newQueueApp(t *testing.T, edit ...func(*Config)) (*testApp, *testClock) {
 	t.Helper()
 	ta := newTestApp(t, edit...)
-	clock := newTestClock()
-	ta.Now = clock.Now
-	return ta, clock
+	ta.clock.t = newTestClock().t // a fixed start
+	return ta, ta.clock
 }
 
 // enqueueT enqueues spec in its own write and fails the test on error.
@@ -598,8 +597,7 @@ func TestJobQueryPlans(t *testing.T) {
 		{"claim", jobClaimSQL, map[string]any{":lease_end": 1, ":worker": "w", ":now": 1, ":n": 1}, "USING COVERING INDEX job_queue_due (priority=? AND scheduled_for<?)"},
 		{"rescue fail", jobRescueFailSQL, now, "USING INDEX job_queue_lease (locked_until<?)"},
 		{"rescue retry", jobRescueRetrySQL, now, "USING INDEX job_queue_lease (locked_until<?)"},
-		{"purge completed", jobPurgeCompletedSQL, map[string]any{":cutoff": 1, ":n": 1}, "USING COVERING INDEX job_queue_completed (finished_at<?)"},
-		{"purge failed", jobPurgeFailedSQL, map[string]any{":cutoff": 1, ":n": 1}, "USING COVERING INDEX job_queue_failed (finished_at<?)"},
+		{"purge", jobPurgeSQL, map[string]any{":status": "completed", ":cutoff": 1, ":n": 1}, "USING COVERING INDEX job_queue_finished (status=? AND finished_at>? AND finished_at<?)"},
 		{"unique key", jobLiveKeySQL, map[string]any{":key": "k"}, "USING INDEX job_queue_live_key (unique_key=?)"},
 	} {
 		plan := explain(t, ta.App, tc.sql, tc.named)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -73,6 +74,13 @@ type App struct {
 	// Hasher hashes and verifies passwords. Default: [Argon2id] with
 	// OWASP parameters.
 	Hasher PasswordHasher
+	// Mailer sends the account mails (from jobs only). Default: an
+	// [SMTPMailer] on the [smtp] configuration in force.
+	Mailer Mailer
+	// MailTemplates, when set before Run, overrides any of the embedded
+	// mail templates: a file "mail/verification.html" in it replaces
+	// that template (see the mail directory of the source).
+	MailTemplates fs.FS
 
 	opts     Options
 	cfg      atomic.Pointer[Config]
@@ -92,6 +100,10 @@ type App struct {
 	userCache *userCacheView // a.Cache under the "user:" prefix
 	hashGate  *hashGate      // caps concurrent password hashing
 	dummyHash dummyHash      // hash checked for unknown accounts
+
+	mailTplOnce sync.Once // parses MailTemplates
+	mailTpl     *mailTemplates
+	mailTplErr  error
 
 	endpoints     map[string]string // config key → "METHOD /path"
 	endpointsHash string
@@ -119,9 +131,10 @@ func New(opts Options) (*App, error) {
 		jobWake:  make(chan struct{}, 1),
 		Cache:    NewLRU(10_000),
 		Hasher:   Argon2id{},
-		hashGate: newHashGate(runtime.NumCPU()),
+		hashGate: newHashGate(max(1, runtime.NumCPU()-1)),
 	}
 	a.userCache = &userCacheView{app: a}
+	a.Mailer = &SMTPMailer{Config: func() SMTPConfig { return a.Config().SMTP }}
 	if err := a.open(); err != nil {
 		a.Close()
 		return nil, err
@@ -393,6 +406,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	dctx, cancelDaemons := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	a.startDaemons(dctx, &wg)
+	a.scheduleBuiltinJobs(ctx)
 	jobs := a.startJobs()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -65,17 +65,14 @@ CREATE TABLE job_queue (
     updated_at    INTEGER NOT NULL,
     finished_at   INTEGER                    -- set when completed or failed
 );
--- Only keyed live jobs are indexed, so claiming and finishing a job
--- without a key does not touch this index.
 CREATE UNIQUE INDEX job_queue_live_key ON job_queue (unique_key)
     WHERE unique_key IS NOT NULL AND status IN ('pending', 'running');
 -- Claiming: one seek per priority level, in claim order.
 CREATE INDEX job_queue_due ON job_queue (priority DESC, scheduled_for, id) WHERE status = 'pending';
 -- Finding expired leases.
 CREATE INDEX job_queue_lease ON job_queue (locked_until) WHERE status = 'running';
--- Retention purge.
-CREATE INDEX job_queue_completed ON job_queue (finished_at) WHERE status = 'completed';
-CREATE INDEX job_queue_failed ON job_queue (finished_at) WHERE status = 'failed';
+-- Retention purge (finished_at is set exactly for completed and failed jobs).
+CREATE INDEX job_queue_finished ON job_queue (status, finished_at) WHERE finished_at IS NOT NULL;
 
 -- migrate: logs 1 logs
 CREATE TABLE logs (
@@ -86,3 +83,24 @@ CREATE TABLE logs (
     created_at TEXT    NOT NULL              -- RFC 3339 UTC with ms
 );
 CREATE INDEX logs_created_at ON logs (created_at);
+
+-- migrate: app 4 otps
+-- One-time codes of the account flows; see otp.go. Times are unix seconds.
+CREATE TABLE otps (
+    id          TEXT    PRIMARY KEY,          -- 32 hex characters; the client's signed token refers to it
+    purpose     TEXT    NOT NULL,             -- verification, password_reset, email_change
+    user_id     TEXT    NOT NULL,             -- '' = issued for an unknown address: never verifies
+    user_key    BLOB,                         -- the account's token_key when issued
+    email       TEXT    NOT NULL,
+    new_email   TEXT    NOT NULL DEFAULT '',
+    recipient   TEXT    NOT NULL,             -- where the code is mailed; cooldowns are keyed by it
+    code_hash   BLOB    NOT NULL,             -- HMAC(flow secret, "otp:" id ":" code)
+    code        TEXT,                         -- plaintext until mailed, then NULL
+    sent        INTEGER NOT NULL,             -- 1 when a mail was queued
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    consumed_at INTEGER,
+    expires_at  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX otps_recipient ON otps (purpose, recipient, created_at);
+CREATE INDEX otps_created_at ON otps (created_at);

@@ -1,4 +1,4 @@
-# ci_mailpit.sh — source this from .ci/run (bash) before `go test`.
+# .ci/mailpit.sh — sourced by .ci/run (bash) before `go test`.
 # It installs Mailpit (a real SMTP server with a REST API), starts two
 # instances on loopback and exports the variables mail_mailpit_test.go reads:
 #   RIP_TEST_SMTP_ADDR / RIP_TEST_SMTP_API    STARTTLS required, AUTH from a password file
