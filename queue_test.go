@@ -594,7 +594,7 @@ func TestJobQueryPlans(t *testing.T) {
 		named     map[string]any
 		want      string
 	}{
-		{"claim", jobClaimSQL, map[string]any{":lease_end": 1, ":worker": "w", ":now": 1, ":n": 1}, "USING COVERING INDEX job_queue_due (priority=? AND scheduled_for<?)"},
+		{"claim", fmt.Sprintf(jobClaimSQL, 1), map[string]any{":lease_end": 1, ":worker": "w", ":now": 1}, "USING COVERING INDEX job_queue_due (priority=? AND scheduled_for<?)"},
 		{"rescue fail", jobRescueFailSQL, now, "USING INDEX job_queue_lease (locked_until<?)"},
 		{"rescue retry", jobRescueRetrySQL, now, "USING INDEX job_queue_lease (locked_until<?)"},
 		{"purge", jobPurgeSQL, map[string]any{":status": "completed", ":cutoff": 1, ":n": 1}, "USING COVERING INDEX job_queue_finished (status=? AND finished_at>? AND finished_at<?)"},
