@@ -25,10 +25,6 @@ func (a *App) registerOAuth2() {
 	}
 }
 
-// budgetOAuth2Addr bounds failed OAuth2 sign-ins per client address: each
-// can cost the provider a round trip and the database a used-state row.
-var budgetOAuth2Addr = budgetPolicy{Scope: "oauth2_addr", Free: 30, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
-
 // oauth2ProviderInfo is one entry of the list; the camelCase keys are the
 // restinpieces wire format.
 type oauth2ProviderInfo struct {
@@ -143,7 +139,8 @@ var errOAuth2Replay = errors.New("rip: oauth2 state already used")
 // and the state's single use, recorded in the same step so two requests
 // with one state cannot both reach the provider. Failures are charged to
 // the client address's budget (429 when spent). Provider answers map to
-// the restinpieces codes; their details are only logged.
+// the restinpieces codes; their details are only logged. The function
+// is longer than most because it is that checklist, read top to bottom.
 func (a *App) handleAuthWithOAuth2(w http.ResponseWriter, r *http.Request) {
 	var req oauth2AuthBody
 	if !decodeJSON(w, r, &req) {

@@ -258,7 +258,7 @@ func (c *Config) oauth2Lookup(name string) *oauth2Provider {
 	return p
 }
 
-// redirectURL is the provider's redirect URI: server.public_url plus the
+// oauth2RedirectURL is p's redirect URI: server.public_url plus the
 // configured path, never derived from a request.
 func (c *Config) oauth2RedirectURL(p *oauth2Provider) string {
 	return c.publicURL() + p.redirectPath
@@ -385,7 +385,7 @@ var (
 	errOAuth2Processing = errors.New("rip: oauth2 userinfo unusable")       // err_oauth2_user_info_processing_failed
 )
 
-// oauth2Do sends req and returns the body of a 200 answer, at most
+// do sends req and returns the body of a 200 answer, at most
 // oauth2MaxBodyBytes; anything else is an error wrapping class.
 func (c *oauth2Client) do(req *http.Request, class error) ([]byte, string, error) {
 	resp, err := c.http.Do(req)

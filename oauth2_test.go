@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -311,6 +312,12 @@ func TestOAuth2ConfigValidate(t *testing.T) {
 	}
 	if _, err := parseConfig(append(text, "pkce = false\n"...)); err == nil {
 		t.Fatal("unknown key pkce accepted")
+	}
+	// ripc config dump masks the client secret.
+	maskSecrets(reflect.ValueOf(got).Elem())
+	dump, _ := tomlEncode(got)
+	if strings.Contains(string(dump), "gsec") || !strings.Contains(string(dump), "[oauth2_providers.google]") {
+		t.Fatalf("masked dump:\n%s", dump)
 	}
 }
 
