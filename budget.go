@@ -39,6 +39,9 @@ var (
 	budgetOTPAccount = budgetPolicy{Scope: "otp_account", Free: 20, Window: 24 * time.Hour, Base: time.Minute, Max: 24 * time.Hour}
 	// Code requests (mails) per client address, every request charged.
 	budgetOTPRequestAddr = budgetPolicy{Scope: "otp_request_addr", Free: 20, Window: time.Hour, Base: 30 * time.Second, Max: time.Hour}
+	// Failed OAuth2 sign-ins per client address: each can cost a round
+	// trip to the provider and a used-state row.
+	budgetOAuth2Addr = budgetPolicy{Scope: "oauth2_addr", Free: 30, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
 )
 
 // budgetCheck returns how long the caller must wait before another attempt

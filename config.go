@@ -56,8 +56,12 @@ type Config struct {
 	EndpointsBlockMismatch Toggle           `toml:"endpoints_block_mismatch"`
 	SMTP                   SMTPConfig       `toml:"smtp"`
 	RateLimits             RateLimitsConfig `toml:"rate_limits"`
+	// OAuth2Providers are the sign-in providers, one table
+	// [oauth2_providers.NAME] each (see [OAuth2Provider]). Default: none.
+	OAuth2Providers map[string]OAuth2Provider `toml:"oauth2_providers"`
 
-	trustedProxies []netip.Prefix // parsed Server.TrustedProxies, set by Validate
+	trustedProxies []netip.Prefix             // parsed Server.TrustedProxies, set by Validate
+	oauth2         map[string]*oauth2Provider // OAuth2Providers with presets applied, set by Validate
 }
 
 // Toggle is a section with a single hot switch.
@@ -321,7 +325,8 @@ func (c *JWTConfig) secrets() []struct {
 //
 // Refuses JWT secrets shorter than 32 bytes or shared between purposes, a
 // public URL that is not an absolute http(s) URL, TLS material that does
-// not parse, and endpoint patterns that would panic the router or collide.
+// not parse, endpoint patterns that would panic the router or collide,
+// and OAuth2 provider URLs that are not https (see [oauth2CheckURL]).
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -333,6 +338,7 @@ func (c *Config) Validate() error {
 	c.validateEndpoints(bad)
 	c.validateJobs(bad)
 	c.validateMail(bad)
+	c.validateOAuth2(bad)
 	return errors.Join(errs...)
 }
 

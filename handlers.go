@@ -20,6 +20,7 @@ func (a *App) registerBuiltins() {
 	a.HandleFunc(e.Health, a.handleHealth)
 	a.registerAuth()
 	a.registerOTP()
+	a.registerOAuth2()
 }
 
 // handleListEndpoints answers the endpoint table and its hash. Both come

@@ -305,14 +305,18 @@ type resetRequestBody struct {
 	Email string `json:"email"`
 }
 
-// handleRequestPasswordReset mails a reset code to a verified account
-// with a password, and answers the same for every other address.
+// handleRequestPasswordReset mails a reset code to a verified account,
+// and answers the same for every other address. A verified OAuth2-only
+// account (no password yet) gets a code too: the reset is how it sets a
+// password.
 //
 // # Security
 //
-// Unknown, unverified and OAuth2-only addresses get a token for a row
-// that can never verify, after the same database work, so the answer
-// and its timing do not reveal accounts (OWASP Forgot Password CS).
+// Unknown and unverified addresses get a token for a row that can never
+// verify, after the same database work, so the answer and its timing do
+// not reveal accounts (OWASP Forgot Password CS). Unverified accounts get
+// no code, as in restinpieces: they verify first (or an OAuth2 sign-in
+// with the address takes them over, see [App.oauth2Account]).
 // Requests are charged to the client address's budget; mails to one
 // address are limited by the cooldown.
 func (a *App) handleRequestPasswordReset(w http.ResponseWriter, r *http.Request) {
@@ -339,7 +343,7 @@ func (a *App) handleRequestPasswordReset(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	req2 := otpRequest{Purpose: otpPasswordReset, Email: email}
-	if u != nil && u.Verified && u.passwordHash != "" {
+	if u != nil && u.Verified {
 		req2.UserID, req2.UserKey, req2.Send = u.ID, u.tokenKey, true
 	}
 	var id string

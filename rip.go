@@ -105,6 +105,8 @@ type App struct {
 	mailTpl     *mailTemplates
 	mailTplErr  error
 
+	oauth2 *oauth2Client // outbound calls of the OAuth2 sign-in
+
 	endpoints     map[string]string // config key → "METHOD /path"
 	endpointsHash string
 }

@@ -104,3 +104,23 @@ CREATE TABLE otps (
 );
 CREATE INDEX otps_recipient ON otps (purpose, recipient, created_at);
 CREATE INDEX otps_created_at ON otps (created_at);
+
+-- migrate: app 5 oauth2
+-- OAuth2 sign-in; see handlers_oauth2.go. An account is found by the
+-- provider's subject first, never by an unverified e-mail.
+CREATE TABLE oauth2_identities (
+    provider   TEXT NOT NULL,                -- the [oauth2_providers.NAME] key
+    subject    TEXT NOT NULL,                -- the provider's stable user id (sub, GitHub id)
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    email      TEXT NOT NULL DEFAULT '',     -- the verified provider address when linked
+    created_at TEXT NOT NULL,                -- RFC 3339 UTC
+    UNIQUE (provider, subject)
+);
+CREATE INDEX oauth2_identities_user ON oauth2_identities (user_id);
+-- The nonces of OAuth2 states already used: a state is accepted once.
+-- Rows go when the state could no longer verify anyway.
+CREATE TABLE oauth2_used_states (
+    nonce      TEXT    PRIMARY KEY,
+    expires_at INTEGER NOT NULL              -- unix seconds: state exp plus the JWT leeway
+) WITHOUT ROWID;
+CREATE INDEX oauth2_used_states_expires ON oauth2_used_states (expires_at);
