@@ -163,6 +163,12 @@ func (a *App) sessionKey(cfg *Config, u *User) [32]byte {
 func (a *App) issueSession(u *User, authTime time.Time) (string, error) {
 	cfg := a.Config()
 	now := a.Now()
+	// A token issued by a clock slightly ahead (within the leeway) may carry
+	// an auth_time after now; the new token cannot claim a login in its own
+	// future.
+	if authTime.After(now) {
+		authTime = now
+	}
 	exp := now.Add(cfg.JWT.AuthTokenDuration)
 	if end := authTime.Add(cfg.JWT.SessionMaxAge); exp.After(end) {
 		exp = end

@@ -189,7 +189,7 @@ func TestHostileBearerTokens(t *testing.T) {
 	cfg := ta.Config()
 	u, _ := ta.userByEmail(context.Background(), "frank@example.com")
 	key := ta.sessionKey(cfg, u)
-	now := time.Now().Unix()
+	now := ta.Now().Unix()
 	mac := jwtUIDMAC([]byte(cfg.JWT.AuthSecret), u.ID)
 	claims := func(extra string) string {
 		return `{"type":"session","user_id":"` + u.ID + `","uid_mac":"` + mac + `","auth_time":` + itoa(now) + `,"iat":` + itoa(now) + `,"exp":` + itoa(now+600) + extra + `}`
@@ -206,6 +206,9 @@ func TestHostileBearerTokens(t *testing.T) {
 		{"float exp", forge(hdr, strings.Replace(claims(""), `"exp":`+itoa(now+600), `"exp":1e300`, 1), key[:]), codeErrInvalidToken},
 		{"raw secret key", forge(hdr, claims(""), []byte(cfg.JWT.AuthSecret)), codeErrInvalidToken},
 		{"expired", forge(hdr, strings.NewReplacer(`"exp":`+itoa(now+600), `"exp":`+itoa(now-120), `:`+itoa(now)+`,`, `:`+itoa(now-1000)+`,`).Replace(claims("")), key[:]), codeErrTokenExpired},
+		// A clock 30 s ahead (within the leeway) issued it: the refresh
+		// signs with auth_time clamped to now instead of failing.
+		{"auth_time and iat 30 s ahead", forge(hdr, strings.NewReplacer(`:`+itoa(now)+`,`, `:`+itoa(now+30)+`,`).Replace(claims("")), key[:]), ""},
 		{"forged uid_mac", forge(hdr, strings.Replace(claims(""), mac, strings.Repeat("0", 64), 1), key[:]), codeErrInvalidToken},
 		{"other purpose", forge(hdr, `{"type":"password_reset","user_id":"`+u.ID+`","uid_mac":"`+mac+`","email":"frank@example.com","iat":`+itoa(now)+`,"exp":`+itoa(now+600)+`}`, key[:]), codeErrInvalidToken},
 		{"trailing dot", good.AccessToken + ".", codeErrInvalidToken},
