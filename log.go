@@ -421,6 +421,9 @@ func logRedactQuery(q string) string {
 // logAppendString appends s, cut to limit bytes ("..." marking a cut), as
 // a JSON string.
 func logAppendString(b []byte, s string, limit int) []byte {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	cut := false
 	if len(s) > limit {
 		s, cut = truncate(s, limit-3), true

@@ -302,6 +302,9 @@ func parseConfig(text []byte) (*Config, error) {
 func (a *App) createConfig(ctx context.Context) (*Config, ConfigGeneration, error) {
 	cfg := DefaultConfig()
 	GenerateSecrets(cfg)
+	if err := cfg.Validate(); err != nil { // also derives the parsed fields
+		return nil, ConfigGeneration{}, err
+	}
 	text, err := tomlEncode(cfg)
 	if err != nil {
 		return nil, ConfigGeneration{}, err
