@@ -573,11 +573,8 @@ func TestMetricsHandler(t *testing.T) {
 // `promtool check metrics`, which parses it and lints names, types and help text.
 // Exit status 1 is a parse error and 3 a lint problem; both fail the test.
 func TestMetricsPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("SKIPPED: promtool not found in PATH; install it with " +
-			"`apt-get install -y --no-install-recommends prometheus` to validate the exposition")
-	}
+	promtool := needProgram(t, "promtool") // Debian package prometheus
+
 	tests := []struct {
 		name string
 		m    *appMetrics
