@@ -95,7 +95,7 @@ type BlockUAListConfig struct {
 	// nothing.
 	List string `toml:"list"`
 
-	re *regexp.Regexp // compiled List, set by Validate
+	match *uaMatcher // compiled List, set by Validate
 }
 
 // HSTSConfig configures the Strict-Transport-Security header sent on
@@ -110,7 +110,7 @@ type HSTSConfig struct {
 	// Preload adds preload (for the browsers' preload lists).
 	Preload bool `toml:"preload"`
 
-	header string // the header value, set by Validate
+	header []string // the header value, set by Validate (shared, never modified)
 }
 
 // MaintenanceConfig configures maintenance mode: 503 with Retry-After for
@@ -242,28 +242,29 @@ func (c *Config) validateEdge(bad badFunc) {
 	c.validateBlockHost(bad)
 
 	u := &c.BlockUAList
-	u.re = nil
+	u.match = nil
 	if len(u.List) > maxUARegexpBytes {
 		bad("block_ua_list.list", "longer than %d bytes", maxUARegexpBytes)
 	} else if u.List != "" {
-		re, err := regexp.Compile(u.List)
-		if err != nil {
+		if re, err := regexp.Compile(u.List); err != nil {
 			bad("block_ua_list.list", "not an RE2 regular expression: %v", err)
+		} else {
+			u.match = newUAMatcher(re)
 		}
-		u.re = re
 	}
 
 	h := &c.TLSHeaderSTS
 	if h.MaxAge < 0 || h.MaxAge > 10*365*24*time.Hour {
 		bad("tls_header_sts.max_age", "must be between 0 and 87600h, got %s", h.MaxAge)
 	}
-	h.header = "max-age=" + strconv.FormatInt(int64(h.MaxAge/time.Second), 10)
+	v := "max-age=" + strconv.FormatInt(int64(h.MaxAge/time.Second), 10)
 	if h.IncludeSubdomains {
-		h.header += "; includeSubDomains"
+		v += "; includeSubDomains"
 	}
 	if h.Preload {
-		h.header += "; preload"
+		v += "; preload"
 	}
+	h.header = []string{v}
 
 	mt := &c.Maintenance
 	if mt.RetryAfter < time.Second || mt.RetryAfter > 24*time.Hour {

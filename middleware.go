@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -199,7 +198,7 @@ func (a *App) recoverer(e *edgeRequest, r *http.Request, v any) {
 // Behind a TLS-terminating proxy r.TLS is nil: the proxy must send it.
 func (a *App) guardHSTS(e *edgeRequest, r *http.Request) bool {
 	if c := &e.cfg.TLSHeaderSTS; r.TLS != nil && c.Activated {
-		e.Header()["Strict-Transport-Security"] = []string{c.header}
+		e.Header()["Strict-Transport-Security"] = c.header
 	}
 	return true
 }
@@ -347,17 +346,19 @@ const maxUAMatchBytes = 512
 // Go's regexp is RE2: matching is linear in the input, so a pattern cannot
 // be turned into a ReDoS; the input is also cut to 512 bytes. The pattern
 // is compiled once per configuration; a bad one fails validation and a
-// reload keeps the old one.
+// reload keeps the old one. A word list runs as a literal search
+// ([uaMatcher]), so a long User-Agent costs microseconds, not the
+// regexp's hundreds.
 func (a *App) guardBlockUA(e *edgeRequest, r *http.Request) bool {
 	u := &e.cfg.BlockUAList
-	if !u.Activated || u.re == nil {
+	if !u.Activated || u.match == nil {
 		return true
 	}
-	ua := r.Header.Get("User-Agent")
+	ua := headerValue(r.Header, "User-Agent")
 	if len(ua) > maxUAMatchBytes {
 		ua = ua[:maxUAMatchBytes]
 	}
-	if !uaMatch(u.re, ua) {
+	if !u.match.match(ua) {
 		return true
 	}
 	a.refuse(e, metricsBlockUA)
@@ -365,8 +366,14 @@ func (a *App) guardBlockUA(e *edgeRequest, r *http.Request) bool {
 	return false
 }
 
-// uaMatch reports whether the block-list matches ua.
-func uaMatch(re *regexp.Regexp, ua string) bool { return re.MatchString(ua) }
+// headerValue is r.Header.Get for a key already in canonical form,
+// without Get's canonicalization cost.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 // guardMaintenance answers 503 with Retry-After while maintenance is on,
 // except for GET/HEAD with maintenance.allow_get and maintenance.allowed_paths.
@@ -388,7 +395,7 @@ const endpointsHashHeader = "X-Restinpieces-Endpoints-Hash"
 // is stale, so it rediscovers. Discovery itself and requests without the
 // header pass.
 func (a *App) guardEndpointsMismatch(e *edgeRequest, r *http.Request) bool {
-	if h := r.Header.Get(endpointsHashHeader); h != "" && h != a.endpointsHash &&
+	if h := headerValue(r.Header, endpointsHashHeader); h != "" && h != a.endpointsHash &&
 		e.cfg.EndpointsBlockMismatch.Activated && r.URL.Path != a.listEndpointsPath {
 		writeReply(e, codeErrEndpointsHashMismatch, nil)
 		return false

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -429,4 +430,62 @@ func FuzzHostAllowed(f *testing.F) {
 			t.Fatalf("%q (normalized %q) allowed", host, n)
 		}
 	})
+}
+
+// uaTestPatterns are block-lists of every shape uaMatcher handles, and
+// some it leaves to the regexp.
+var uaTestPatterns = []string{
+	DefaultConfig().BlockUAList.List,
+	`sqlmap|Nikto|curl/7`,
+	`(?i)bot[0-9]|spider`,
+	`(?i)a[bc]d`,
+	`(?i)x[B]y|z`, // the parser folds the class under (?i)
+	`(?i:ab)|CD`,  // mixed case sensitivity
+	`^curl`,       // anchored: regexp
+	`bad.*bot`,    // not finite: regexp
+	`(?i)straße`,  // non-ASCII literal: regexp
+	`(?i)kelvin`,  // U+212A folds to k
+	`a|`,          // empty alternative matches everything
+}
+
+// FuzzUAMatcher: the literal fast path answers exactly as the regexp.
+func FuzzUAMatcher(f *testing.F) {
+	for _, s := range []string{"Mozilla/5.0", "sqlmap/1.7", "NIKTO", "xBy", "xby", "abd", "ACD", "\u212Aelvin", "STRASSE", "", "curl/7.1", "my bad little bot"} {
+		f.Add(s)
+	}
+	var ms []*uaMatcher
+	var res []*regexp.Regexp
+	for _, p := range uaTestPatterns {
+		re := regexp.MustCompile(p)
+		res, ms = append(res, re), append(ms, newUAMatcher(re))
+	}
+	f.Fuzz(func(t *testing.T, ua string) {
+		if len(ua) > maxUAMatchBytes {
+			ua = ua[:maxUAMatchBytes]
+		}
+		for i, m := range ms {
+			if got, want := m.match(ua), res[i].MatchString(ua); got != want {
+				t.Fatalf("pattern %q on %q: matcher %v, regexp %v (literal path %v)", uaTestPatterns[i], ua, got, want, m.lits != nil)
+			}
+		}
+	})
+}
+
+func TestUAMatcherUsesLiterals(t *testing.T) {
+	for _, tc := range []struct {
+		pattern string
+		literal bool
+	}{
+		{DefaultConfig().BlockUAList.List, true},
+		{`sqlmap|Nikto|curl/7`, true},
+		{`(?i)a[bc]d`, true},
+		{`(?i)x[B]y|z`, true}, // (?i) folds the class to [Bb]
+		{`(?i:ab)|CD`, false},
+		{`^curl`, false},
+		{`bad.*bot`, false},
+	} {
+		if got := newUAMatcher(regexp.MustCompile(tc.pattern)).lits != nil; got != tc.literal {
+			t.Errorf("%q: literal path %v, want %v", tc.pattern, got, tc.literal)
+		}
+	}
 }
