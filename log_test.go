@@ -197,13 +197,12 @@ func TestLogsFlushedOnShutdown(t *testing.T) {
 
 func TestLogRetention(t *testing.T) {
 	ta := newTestApp(t)
-	clock := newTestClock()
-	ta.Now = clock.Now
-	old := clock.Now().Add(-31 * 24 * time.Hour)
+	now := time.Now()
+	old := now.Add(-31 * 24 * time.Hour)
 	for i := range 3 {
 		ta.logw.enqueue(logRecord{level: slog.LevelInfo, message: "old", data: []byte("{}"), time: old.Add(time.Duration(i) * time.Second)})
 	}
-	ta.logw.enqueue(logRecord{level: slog.LevelInfo, message: "recent", data: []byte("{}"), time: clock.Now().Add(-time.Hour)})
+	ta.logw.enqueue(logRecord{level: slog.LevelInfo, message: "recent", data: []byte("{}"), time: now.Add(-time.Hour)})
 	ta.logw.flush(drainLogs(ta.logw))
 	ta.logw.prune()
 	rows := ta.readLogs("WHERE message IN ('old', 'recent')")

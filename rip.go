@@ -149,7 +149,9 @@ func (a *App) startObservability() {
 	a.dbs.app.onLockWait = a.metrics.observeWriteLockWait
 	a.dbs.app.onBusy = a.metrics.incBusy
 	stderr := a.Logger.Handler()
-	a.logw = newLogWriter(a.dbs.logs, &cfg.Log, stderr, a.metrics, a.now,
+	// The writer's clock is the wall clock, not a.Now: it runs in its own
+	// goroutine from Run on, while tests may still be replacing a.Now.
+	a.logw = newLogWriter(a.dbs.logs, &cfg.Log, stderr, a.metrics, time.Now,
 		func() time.Duration { return a.Config().Log.Retention })
 	a.Logger = slog.New(logTee{stderr, &logDBHandler{w: a.logw, level: func() slog.Level { return a.Config().Log.level }}})
 	a.blocker.Store(a.newBlocker(cfg))
