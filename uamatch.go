@@ -22,6 +22,13 @@ type uaMatcher struct {
 	re   *regexp.Regexp
 	lits [][]byte // nil: use re
 	fold bool     // lits are lower case; match the lower-cased input
+	// The literal search is one pass over the input: a byte pair that
+	// starts no literal (the pair bitset) is skipped at once; otherwise
+	// the literals starting with that byte are compared.
+	any     bool            // an empty literal: everything matches
+	single  [256]bool       // one-byte literals
+	pair    [1 << 10]uint64 // bitset of the first two bytes of longer literals
+	byFirst [256][][]byte   // longer literals by first byte
 }
 
 // uaMaxLiterals bounds the expanded set; larger patterns use the regexp.
@@ -33,6 +40,16 @@ func newUAMatcher(re *regexp.Regexp) *uaMatcher {
 		m.fold = fold
 		for _, l := range lits {
 			m.lits = append(m.lits, []byte(l))
+			switch len(l) {
+			case 0:
+				m.any = true
+			case 1:
+				m.single[l[0]] = true
+			default:
+				k := uint16(l[0])<<8 | uint16(l[1])
+				m.pair[k>>6] |= 1 << (k & 63)
+				m.byFirst[l[0]] = append(m.byFirst[l[0]], []byte(l))
+			}
 		}
 	}
 	return m
@@ -56,9 +73,23 @@ func (m *uaMatcher) match(ua string) bool {
 			}
 		}
 	}
-	for _, l := range m.lits {
-		if bytes.Contains(in, l) {
+	if m.any {
+		return true
+	}
+	for i, c := range in {
+		if m.single[c] {
 			return true
+		}
+		if i+1 == len(in) {
+			break
+		}
+		if k := uint16(c)<<8 | uint16(in[i+1]); m.pair[k>>6]&(1<<(k&63)) == 0 {
+			continue
+		}
+		for _, l := range m.byFirst[c] {
+			if bytes.HasPrefix(in[i:], l) {
+				return true
+			}
 		}
 	}
 	return false
