@@ -51,6 +51,7 @@ type logWriter struct {
 	retention func() time.Duration
 
 	ch        chan logRecord
+	wake      chan struct{} // signalled when flushSize records wait
 	flushSize int
 	interval  time.Duration
 
@@ -67,6 +68,7 @@ func newLogWriter(db *database, c *LogConfig, fallback slog.Handler, m *appMetri
 	return &logWriter{
 		db: db, fallback: fallback, metrics: m, now: now, retention: retention,
 		ch:        make(chan logRecord, c.Batch.ChanSize),
+		wake:      make(chan struct{}, 1),
 		flushSize: c.Batch.FlushSize,
 		interval:  c.Batch.FlushInterval,
 	}
@@ -81,6 +83,9 @@ func newLogWriter(db *database, c *LogConfig, fallback slog.Handler, m *appMetri
 // The channel is bounded (log.batch.chan_size): a flood of requests or a
 // stalled logs.db can never grow memory or make a request wait; the
 // records that do not fit are counted as dropped.
+//
+// The writer is woken once per flushSize records, not per record: a
+// wake-up per request would cost more than writing the record.
 func (lw *logWriter) enqueue(rec logRecord) {
 	if lw.stopped.Load() {
 		lw.toFallback(rec)
@@ -88,6 +93,12 @@ func (lw *logWriter) enqueue(rec logRecord) {
 	}
 	select {
 	case lw.ch <- rec:
+		if len(lw.ch) >= lw.flushSize {
+			select {
+			case lw.wake <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		lw.dropped.Add(1)
 		lw.metrics.incLogDropped()
@@ -110,8 +121,8 @@ func (lw *logWriter) start() {
 	}()
 }
 
-// run writes batches when flushSize records are waiting or every interval,
-// and prunes old records hourly.
+// run writes what is queued when flushSize records wait or every
+// interval, and prunes old records hourly.
 func (lw *logWriter) run(ctx context.Context) {
 	flush := time.NewTicker(lw.interval)
 	defer flush.Stop()
@@ -121,24 +132,35 @@ func (lw *logWriter) run(ctx context.Context) {
 	lw.prune()
 	for {
 		select {
+		case <-lw.wake:
+		case <-flush.C:
+		case <-prune.C:
+			lw.prune()
+			continue
+		case <-ctx.Done():
+			return
+		}
+		batch = lw.drain(batch)
+	}
+}
+
+// drain writes every queued record, flushSize per transaction.
+func (lw *logWriter) drain(batch []logRecord) []logRecord {
+	for {
+		select {
 		case rec := <-lw.ch:
 			batch = append(batch, rec)
 			if len(batch) >= lw.flushSize {
 				batch = lw.flush(batch)
 			}
-		case <-flush.C:
-			batch = lw.flush(batch)
-		case <-prune.C:
-			lw.prune()
-		case <-ctx.Done():
-			lw.flush(batch)
-			return
+		default:
+			return lw.flush(batch)
 		}
 	}
 }
 
-// stop ends the writer: the goroutine (if started) writes what it holds,
-// then everything still queued is written, bounded by logFlushTimeout per
+// stop ends the writer: the goroutine (if started) returns, then
+// everything still queued is written, bounded by logFlushTimeout per
 // batch. Later records go to the fallback handler.
 func (lw *logWriter) stop() {
 	lw.stopOnce.Do(func() {
@@ -147,19 +169,7 @@ func (lw *logWriter) stop() {
 			<-lw.done
 		}
 		lw.stopped.Store(true)
-		batch := make([]logRecord, 0, lw.flushSize)
-		for {
-			select {
-			case rec := <-lw.ch:
-				batch = append(batch, rec)
-				if len(batch) >= lw.flushSize {
-					batch = lw.flush(batch)
-				}
-			default:
-				lw.flush(batch)
-				return
-			}
-		}
+		lw.drain(make([]logRecord, 0, lw.flushSize))
 	})
 }
 
@@ -387,16 +397,32 @@ func logAppendURI(b []byte, r *http.Request, limit int) []byte {
 // are never logged.
 var logSecretParams = []string{"token", "code", "pass", "secret", "otp", "key", "state", "sig", "auth", "session"}
 
-// logRedactQuery replaces the values of secret-looking parameters.
-func logRedactQuery(q string) string {
-	secret := func(name string) bool {
-		name = strings.ToLower(name)
-		for _, s := range logSecretParams {
-			if strings.Contains(name, s) {
+// logSecretName reports whether a parameter name contains one of
+// logSecretParams, in any ASCII case, without allocating.
+func logSecretName(name string) bool {
+	for _, s := range logSecretParams {
+		for i := 0; i+len(s) <= len(name); i++ {
+			if strings.EqualFold(name[i:i+len(s)], s) {
 				return true
 			}
 		}
-		return false
+	}
+	return false
+}
+
+// logRedactQuery replaces the values of secret-looking parameters; a
+// query without any is returned as is, without allocating.
+func logRedactQuery(q string) string {
+	secret := logSecretName
+	found := false
+	for rest := q; rest != "" && !found; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		name, _, ok := strings.Cut(pair, "=")
+		found = ok && secret(name)
+	}
+	if !found {
+		return q
 	}
 	var out strings.Builder
 	redacted := false
