@@ -173,7 +173,19 @@ func (lw *logWriter) stop() {
 	})
 }
 
-const logInsertSQL = "INSERT INTO logs (level, message, data, created_at) VALUES (?, ?, ?, ?)"
+// logInsertRows is how many records one INSERT statement carries: one
+// statement per row spends most of its time in the statement machinery.
+const logInsertRows = 32
+
+// logInsertSQL is the INSERT of n rows.
+func logInsertSQL(n int) string {
+	return "INSERT INTO logs (level, message, data, created_at) VALUES (?, ?, ?, ?)" + strings.Repeat(", (?, ?, ?, ?)", n-1)
+}
+
+var (
+	logInsertFull = logInsertSQL(logInsertRows)
+	logInsertOne  = logInsertSQL(1)
+)
 
 // flush writes batch in one transaction and returns it emptied. A failed
 // write drops the batch (counted) rather than holding records in memory.
@@ -182,19 +194,24 @@ func (lw *logWriter) flush(batch []logRecord) []logRecord {
 		return batch
 	}
 	err := lw.db.Write(context.Background(), logFlushTimeout, func(conn *sqlite.Conn) error {
-		st := conn.Prep(logInsertSQL)
-		for _, rec := range batch {
-			st.BindInt64(1, int64(rec.level))
-			st.BindText(2, rec.message)
-			st.BindText(3, string(rec.data))
-			st.BindText(4, rec.time.UTC().Format(logTimeLayout))
-			if _, err := st.Step(); err != nil {
-				st.Reset()
+		for rest := batch; len(rest) > 0; {
+			n, q := logInsertRows, logInsertFull
+			if len(rest) < logInsertRows {
+				n, q = 1, logInsertOne
+			}
+			st := conn.Prep(q)
+			for i, rec := range rest[:n] {
+				st.BindInt64(4*i+1, int64(rec.level))
+				st.BindText(4*i+2, rec.message)
+				st.BindText(4*i+3, string(rec.data))
+				st.BindText(4*i+4, rec.time.UTC().Format(logTimeLayout))
+			}
+			_, err := st.Step()
+			st.Reset()
+			if err != nil {
 				return err
 			}
-			if err := st.Reset(); err != nil {
-				return err
-			}
+			rest = rest[n:]
 		}
 		return nil
 	})

@@ -271,3 +271,24 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// BenchmarkLogFlush measures writing request-log records to logs.db, per
+// record, in batches of log.batch.flush_size.
+func BenchmarkLogFlush(b *testing.B) {
+	dir := b.TempDir()
+	app, err := New(Options{DB: dir + "/app.db", Create: true, Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Close()
+	rec := logRecord{level: slog.LevelInfo, message: "http_request", time: time.Now(),
+		data: []byte(`{"type":"request","method":"GET","uri":"/hello?page=2","status":200,"duration_us":87,"remote_ip":"198.51.0.7","user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0","referer":"https://127.0.0.1/app/","host":"127.0.0.1:8080","proto":"HTTP/1.1","tls":false,"request_content_length":0,"response_content_length":17}`)}
+	batch := make([]logRecord, 0, app.logw.flushSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		batch = append(batch, rec)
+		if len(batch) == cap(batch) {
+			batch = app.logw.flush(batch)
+		}
+	}
+}
