@@ -489,3 +489,33 @@ func TestUAMatcherUsesLiterals(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadRebuildsEdge: a reload that changes block_ip's level swaps
+// the sketch, one that does not keeps it (and its block list); an empty
+// Host allow-list is warned about at start and on reload.
+func TestReloadRebuildsEdge(t *testing.T) {
+	ta := newTestApp(t)
+	if !strings.Contains(ta.logs.String(), "block_host.allowed_hosts is empty") {
+		t.Error("no warning for an empty Host allow-list")
+	}
+	first := ta.blocker.Load()
+	storeTestConfig(t, ta.dir, func(c *Config) { c.Maintenance.Activated = true })
+	if err := ta.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ta.blocker.Load() != first {
+		t.Error("unrelated reload replaced the BlockIp sketch")
+	}
+	envelopeOf(t, ta.do("GET", "/api/health", "192.0.2.1:1", nil), 503, codeErrMaintenance)
+	storeTestConfig(t, ta.dir, func(c *Config) { c.BlockIP.Level = "high"; c.Server.PublicURL = "https://app.example.com" })
+	if err := ta.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b := ta.blocker.Load(); b == first || b.level != blockIPLevels["high"] {
+		t.Error("level change on reload did not take effect")
+	}
+	envelopeOf(t, ta.do("GET", "/api/health", "192.0.2.1:1", nil), 421, codeErrMisdirected)
+	if ta.metrics.configGeneration.load() != 3 {
+		t.Errorf("rip_config_generation = %v, want 3", ta.metrics.configGeneration.load())
+	}
+}
