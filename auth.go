@@ -49,22 +49,61 @@ func scanUser(s *sqlite.Stmt) *User {
 	return u
 }
 
-// userByID loads a user, through the cache. A missing user is
-// ErrNotFound.
-func (a *App) userByID(ctx context.Context, id string) (*User, error) {
+// userEntry is what the user cache holds: the row and the two MACs every
+// authenticated request would otherwise recompute, derived under secret.
+//
+// # Security
+//
+// Caching a MAC is the same as recomputing it: both are deterministic
+// functions of (secret, row). The entry records the session secret it was
+// derived under and [App.userKeys] ignores it after a secret rotation, and
+// every write to the row deletes the entry, so a cached key never outlives
+// the token_key, password hash or email it was derived from.
+type userEntry struct {
+	user   *User
+	secret string
+	uidMAC [32]byte // HMAC(secret, "uid:" + id)
+	key    [32]byte // jwtUserKey(secret, email, hash, token_key)
+}
+
+// newUserEntry derives u's MACs under secret.
+func newUserEntry(u *User, secret string) *userEntry {
+	return &userEntry{user: u, secret: secret,
+		uidMAC: jwtUIDMACSum([]byte(secret), u.ID),
+		key:    jwtUserKey([]byte(secret), u.Email, u.passwordHash, u.tokenKey)}
+}
+
+// userKeys returns the cached entry of user id derived under secret,
+// loading the row on a miss or when the entry predates a secret change.
+func (a *App) userKeys(ctx context.Context, id, secret string) (*userEntry, error) {
 	if v, ok := a.userCache.Get(id); ok {
-		return v.(*User), nil
+		if e := v.(*userEntry); e.secret == secret {
+			return e, nil
+		}
 	}
 	u, err := a.findUser(ctx, "id", id)
-	if err == nil {
-		a.userCache.Set(id, u, userCacheTTL)
+	if err != nil {
+		return nil, err
 	}
-	return u, err
+	e := newUserEntry(u, secret)
+	a.userCache.Set(id, e, userCacheTTL)
+	return e, nil
+}
+
+// cachedUserKeys is userKeys without the database: the entry of id if it
+// is cached and derived under secret.
+func (a *App) cachedUserKeys(id, secret string) (*userEntry, bool) {
+	if v, ok := a.userCache.Get(id); ok {
+		if e := v.(*userEntry); e.secret == secret {
+			return e, true
+		}
+	}
+	return nil, false
 }
 
 // userCacheTTL bounds how stale a cached user may be if a write outside
 // this process (ripc) changes it; writes in process invalidate at once.
-const userCacheTTL = 30 * time.Second
+const userCacheTTL = 5 * time.Second
 
 // userByEmail loads a user by normalised email (ErrNotFound if none).
 func (a *App) userByEmail(ctx context.Context, email string) (*User, error) {
@@ -172,7 +211,9 @@ var (
 // bytes, base64url, claims) → uid_mac, a full-length HMAC of user_id
 // under the session secret, compared in constant time, so forged ids are
 // refused without a database read → user lookup → per-user key (email,
-// password hash, token_key) → MAC → times. "Expired" is reported only
+// password hash, token_key) → MAC → times. A warm cache entry holds both
+// MACs (see [userEntry]): uid_mac is then compared with the cached value
+// instead of recomputed, which is the same check. "Expired" is reported only
 // after the MAC verified; every other failure is one generic answer.
 // Sessions older than jwt.session_max_age since the original login die
 // whatever their exp says.
@@ -186,21 +227,27 @@ func (a *App) authenticate(r *http.Request) (*User, *jwtClaims, error) {
 		return nil, nil, errAuthNoHeader
 	}
 	cfg := a.Config()
+	secret := string(cfg.JWT.AuthSecret)
 	var c jwtClaims
 	if err := jwtParse(jwtSession, tok, &c); err != nil {
 		return nil, nil, errAuthInvalid
 	}
-	if !jwtUIDMACValid([]byte(cfg.JWT.AuthSecret), c.UserID, c.UIDMAC) {
+	e, hit := a.cachedUserKeys(c.UserID, secret)
+	switch {
+	case hit && !jwtUIDMACEqual(c.UIDMAC, &e.uidMAC):
 		return nil, nil, errAuthInvalid
-	}
-	u, err := a.userByID(r.Context(), c.UserID)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, nil, errAuthInvalid
+	case !hit && !jwtUIDMACValid([]byte(secret), c.UserID, c.UIDMAC):
+		return nil, nil, errAuthInvalid
+	case !hit:
+		var err error
+		if e, err = a.userKeys(r.Context(), c.UserID, secret); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, nil, errAuthInvalid
+			}
+			return nil, nil, err
 		}
-		return nil, nil, err
 	}
-	key := a.sessionKey(cfg, u)
+	u, key := e.user, e.key
 	now := a.Now()
 	switch err := jwtVerify(tok, key[:], &c, now); {
 	case errors.Is(err, errJWTExpired):
@@ -304,8 +351,8 @@ func normalizeEmail(s string) (string, bool) {
 type userCacheView struct{ app *App }
 
 func (v *userCacheView) Get(id string) (any, bool) { return v.app.Cache.Get("user:" + id) }
-func (v *userCacheView) Set(id string, u *User, ttl time.Duration) {
-	v.app.Cache.Set("user:"+id, u, ttl)
+func (v *userCacheView) Set(id string, e *userEntry, ttl time.Duration) {
+	v.app.Cache.Set("user:"+id, e, ttl)
 }
 func (v *userCacheView) Delete(id string) { v.app.Cache.Delete("user:" + id) }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,27 +162,10 @@ func BenchmarkLoadAuthReadVsBare(b *testing.B) {
 	bare.HandleFunc("GET /hello", helloHandler)
 	bareURL := serveHandler(b, bare)
 
-	dir := b.TempDir()
-	app, err := New(Options{DB: dir + "/app.db", Create: true, Logger: discardLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer app.Close()
+	app, tok := benchAuthApp(b)
 	app.Handle("GET /api/me", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, 200, "ok", "me", UserFromContext(r.Context()))
 	}), app.RequireAuth)
-	u := &User{ID: newUserID(), Email: "bench@example.com", Verified: true, tokenKey: newTokenKey()}
-	err = app.Write(context.Background(), func(conn *sqlite.Conn) error {
-		return sqlitex.Execute(conn, "INSERT INTO users (id, email, verified, token_key, created_at, updated_at) VALUES (?, ?, 1, ?, '', '')",
-			&sqlitex.ExecOptions{Args: []any{u.ID, u.Email, u.tokenKey}})
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := app.issueSession(u, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
 	ripURL := serveHandler(b, app.Handler())
 
 	const rounds, conc = 3, 32
@@ -195,6 +179,47 @@ func BenchmarkLoadAuthReadVsBare(b *testing.B) {
 	b.ReportMetric(ripSum/n, "rip-req/s")
 	b.ReportMetric(ripSum/bareSum, "rip/bare")
 	fmt.Printf("auth read: bare %.0f req/s, rip %.0f req/s, rip/bare %.2f\n", bareSum/n, ripSum/n, ripSum/bareSum)
+}
+
+// benchAuthApp returns an app with one user and a session token for it.
+func benchAuthApp(b *testing.B) (*App, string) {
+	dir := b.TempDir()
+	app, err := New(Options{DB: dir + "/app.db", Create: true, Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { app.Close() })
+	u := &User{ID: newUserID(), Email: "bench@example.com", Verified: true, tokenKey: newTokenKey()}
+	err = app.Write(context.Background(), func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, "INSERT INTO users (id, email, verified, token_key, created_at, updated_at) VALUES (?, ?, 1, ?, '', '')",
+			&sqlitex.ExecOptions{Args: []any{u.ID, u.Email, u.tokenKey}})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := app.issueSession(u, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return app, tok
+}
+
+// BenchmarkAuthenticate is the whole session check RequireAuth runs per
+// request (header, strict parse, uid_mac, user and per-user key from the
+// warm cache, MAC, times), without the HTTP server.
+func BenchmarkAuthenticate(b *testing.B) {
+	app, tok := benchAuthApp(b)
+	r, _ := http.NewRequest("GET", "/api/me", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	if _, _, err := app.authenticate(r); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := app.authenticate(r); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkArgon2idHash measures one password hash with the default
@@ -353,5 +378,142 @@ func BenchmarkEdgeChain(b *testing.B) {
 				h.ServeHTTP(w, r)
 			}
 		})
+	}
+}
+
+// latencies sends sequential authenticated GETs from conc clients until
+// stop is closed and returns every request's latency; a failed request
+// fails the benchmark.
+func latencies(b *testing.B, url, tok string, conc int, stop <-chan struct{}) []time.Duration {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	defer client.CloseIdleConnections()
+	var mu sync.Mutex
+	var all []time.Duration
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for {
+				select {
+				case <-stop:
+					mu.Lock()
+					all = append(all, mine...)
+					mu.Unlock()
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mine = append(mine, time.Since(start))
+				if resp.StatusCode != 200 {
+					b.Errorf("GET %s: %d", url, resp.StatusCode)
+				}
+			}
+		}()
+	}
+	<-stop
+	wg.Wait()
+	return all
+}
+
+func p99(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[len(d)*99/100]
+}
+
+// BenchmarkLoginFloodP99 measures the p99 latency of an authenticated
+// read while idle and while 64 clients flood the login endpoint with
+// correct passwords (argon2id at the default parameters, so the hash cap
+// is saturated), and reports the ratio. Every request of both kinds must
+// succeed: a dropped connection fails the benchmark. Run with
+// -benchtime=1x.
+func BenchmarkLoginFloodP99(b *testing.B) {
+	app, _ := benchAuthApp(b)
+	app.Handle("GET /api/me", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, 200, "ok", "me", UserFromContext(r.Context()))
+	}), app.RequireAuth)
+	h, err := app.Hasher.Hash(goodPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = app.Write(context.Background(), func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, "UPDATE users SET password = ?", &sqlitex.ExecOptions{Args: []any{h}})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	url := serveHandler(b, app.Handler())
+	// The token predates the hash change; sign a fresh one.
+	u, err := app.userByEmail(context.Background(), "bench@example.com")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := app.issueSession(u, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const phase, readers, flooders = 3 * time.Second, 4, 64
+	for i := 0; i < b.N; i++ {
+		stop := make(chan struct{})
+		time.AfterFunc(phase, func() { close(stop) })
+		idle := p99(latencies(b, url+"/api/me", tok, readers, stop))
+
+		stop = make(chan struct{})
+		var logins, failed atomic.Int64
+		var wg sync.WaitGroup
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: flooders}}
+		for range flooders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					body := strings.NewReader(`{"identity":"bench@example.com","password":"` + goodPassword + `"}`)
+					resp, err := client.Post(url+"/api/auth-with-password", "application/json", body)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						failed.Add(1)
+						continue
+					}
+					logins.Add(1)
+				}
+			}()
+		}
+		time.Sleep(500 * time.Millisecond) // let the flood fill the hash cap
+		time.AfterFunc(phase, func() { close(stop) })
+		flood := p99(latencies(b, url+"/api/me", tok, readers, stop))
+		wg.Wait()
+		client.CloseIdleConnections()
+		if failed.Load() > 0 {
+			b.Fatalf("%d logins failed or were dropped", failed.Load())
+		}
+		b.ReportMetric(float64(idle.Microseconds()), "idle-p99-µs")
+		b.ReportMetric(float64(flood.Microseconds()), "flood-p99-µs")
+		b.ReportMetric(float64(flood)/float64(idle), "flood/idle")
+		b.ReportMetric(float64(logins.Load())/(phase+500*time.Millisecond).Seconds(), "logins/s")
+		fmt.Printf("login flood: idle p99 %s, flood p99 %s, ratio %.2f, %d logins, hash cap %d\n",
+			idle, flood, float64(flood)/float64(idle), logins.Load(), cap(app.hashGate.slots))
 	}
 }

@@ -34,6 +34,11 @@ var (
 	budgetLoginAccount = budgetPolicy{Scope: "login_account", Free: 5, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
 	budgetLoginAddr    = budgetPolicy{Scope: "login_addr", Free: 30, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
 	budgetRegisterAddr = budgetPolicy{Scope: "register_addr", Free: 10, Window: time.Hour, Base: 30 * time.Second, Max: time.Hour}
+	// Wrong one-time codes per account (keyed by e-mail), across codes:
+	// 5 guesses burn a code, this bounds the guesses a day.
+	budgetOTPAccount = budgetPolicy{Scope: "otp_account", Free: 20, Window: 24 * time.Hour, Base: time.Minute, Max: 24 * time.Hour}
+	// Code requests (mails) per client address, every request charged.
+	budgetOTPRequestAddr = budgetPolicy{Scope: "otp_request_addr", Free: 20, Window: time.Hour, Base: 30 * time.Second, Max: time.Hour}
 )
 
 // budgetCheck returns how long the caller must wait before another attempt

@@ -51,8 +51,11 @@ type Config struct {
 	DB        DBConfig        `toml:"db"`
 	JWT       JWTConfig       `toml:"jwt"`
 	Endpoints EndpointsConfig `toml:"endpoints"`
+	Jobs      JobsConfig      `toml:"jobs"`
 	// EndpointsBlockMismatch turns the X-Restinpieces-Endpoints-Hash check on.
-	EndpointsBlockMismatch Toggle `toml:"endpoints_block_mismatch"`
+	EndpointsBlockMismatch Toggle           `toml:"endpoints_block_mismatch"`
+	SMTP                   SMTPConfig       `toml:"smtp"`
+	RateLimits             RateLimitsConfig `toml:"rate_limits"`
 
 	// The edge guards (middleware.go), in the order they run.
 	BlockIP               BlockIPConfig       `toml:"block_ip"`
@@ -145,6 +148,39 @@ type JWTConfig struct {
 	OAuth2StateTokenDuration          time.Duration `toml:"oauth2_state_token_duration"`
 }
 
+// JobsConfig tunes the job queue (queue.go). Durations are wall-clock
+// time; every setting except Concurrency takes effect on reload.
+type JobsConfig struct {
+	// Concurrency is the number of jobs that run at once (restart). It
+	// is also the batch size of a scheduler round (one commit records the
+	// results and claims the next jobs), so it bounds throughput: jobs
+	// are mostly waiting on the network (mail), and 16 goroutines cost
+	// little.
+	Concurrency int `toml:"concurrency"`
+	// PollInterval is how often the scheduler looks for due jobs that no
+	// wake-up announced: scheduled and retried jobs, jobs added by ripc or
+	// another process, and expired leases.
+	PollInterval time.Duration `toml:"poll_interval"`
+	// Timeout is the deadline of one handler run (its context ends then).
+	Timeout time.Duration `toml:"timeout"`
+	// Lease is how long a claimed job belongs to its worker. A job whose
+	// lease runs out without a result (the process died) is claimed
+	// again, so Lease must exceed Timeout: a live handler is cancelled
+	// before another worker may take its job.
+	Lease time.Duration `toml:"lease"`
+	// MaxAttempts is the default number of runs before a failing job is
+	// marked failed; [JobSpec.MaxAttempts] overrides it per job.
+	MaxAttempts int `toml:"max_attempts"`
+	// BackoffBase is the delay before the first retry; each further retry
+	// doubles it, up to BackoffMax, with ±10 % jitter.
+	BackoffBase time.Duration `toml:"backoff_base"`
+	BackoffMax  time.Duration `toml:"backoff_max"`
+	// RetainCompleted and RetainFailed are how long finished jobs stay in
+	// job_queue (for `ripc job list`) before they are purged.
+	RetainCompleted time.Duration `toml:"retain_completed"`
+	RetainFailed    time.Duration `toml:"retain_failed"`
+}
+
 // EndpointsConfig maps each built-in endpoint to its "METHOD /path"
 // pattern (restart: routes are registered once).
 type EndpointsConfig struct {
@@ -163,6 +199,38 @@ type EndpointsConfig struct {
 	AuthWithOAuth2              string `toml:"auth_with_oauth2"`
 	LogoutAll                   string `toml:"logout_all"`
 	Health                      string `toml:"health"`
+}
+
+// SMTPConfig configures the mail transport ([SMTPMailer]). Every setting
+// takes effect on the next mail.
+type SMTPConfig struct {
+	// Enabled false makes every mail job fail at once (permanently, so a
+	// code is never left waiting in the database) with a clear error.
+	Enabled     bool   `toml:"enabled"`
+	Host        string `toml:"host"`
+	Port        int    `toml:"port"` // 0: 465 with use_tls, 587 with use_start_tls, else 25
+	Username    string `toml:"username"`
+	Password    Secret `toml:"password"`
+	FromName    string `toml:"from_name"`
+	FromAddress string `toml:"from_address"`
+	LocalName   string `toml:"local_name"`  // EHLO name; "" = localhost
+	AuthMethod  string `toml:"auth_method"` // plain, cram-md5 or none
+	// UseTLS is implicit TLS (RFC 8314, the default); UseStartTLS requires
+	// STARTTLS and fails the send when the server does not offer it or its
+	// certificate does not verify. With neither, only a loopback server is
+	// accepted.
+	UseTLS      bool          `toml:"use_tls"`
+	UseStartTLS bool          `toml:"use_start_tls"`
+	Timeout     time.Duration `toml:"timeout"` // dial and every reply
+}
+
+// RateLimitsConfig holds the per-address cooldowns between account mails:
+// a second request for the same address and purpose inside the cooldown
+// sends nothing (409 for e-mail verification, the usual reply otherwise).
+type RateLimitsConfig struct {
+	EmailVerificationOTPCooldown time.Duration `toml:"email_verification_otp_cooldown"`
+	PasswordResetCooldown        time.Duration `toml:"password_reset_cooldown"`
+	EmailChangeCooldown          time.Duration `toml:"email_change_cooldown"`
 }
 
 // DefaultConfig returns the defaults every stored configuration overlays.
@@ -211,6 +279,17 @@ func DefaultConfig() *Config {
 			LogoutAll:                   "POST /api/logout-all",
 			Health:                      "GET /api/health",
 		},
+		Jobs: JobsConfig{
+			Concurrency:     16,
+			PollInterval:    time.Second,
+			Timeout:         time.Minute,
+			Lease:           2 * time.Minute,
+			MaxAttempts:     5,
+			BackoffBase:     10 * time.Second,
+			BackoffMax:      time.Hour,
+			RetainCompleted: 24 * time.Hour,
+			RetainFailed:    7 * 24 * time.Hour,
+		},
 		EndpointsBlockMismatch: Toggle{Activated: true},
 		BlockIP: BlockIPConfig{
 			Activated:     true,
@@ -246,6 +325,17 @@ func DefaultConfig() *Config {
 			APIBurst:     5,
 			SendTimeout:  10 * time.Second,
 		}},
+		SMTP: SMTPConfig{
+			FromName:   "rip",
+			AuthMethod: mailAuthPlain,
+			UseTLS:     true,
+			Timeout:    30 * time.Second,
+		},
+		RateLimits: RateLimitsConfig{
+			EmailVerificationOTPCooldown: 2 * time.Minute,
+			PasswordResetCooldown:        5 * time.Minute,
+			EmailChangeCooldown:          5 * time.Minute,
+		},
 	}
 }
 
@@ -288,7 +378,45 @@ func (c *Config) Validate() error {
 	c.validateEndpoints(bad)
 	c.validateEdge(bad)
 	c.validateLog(bad)
+	c.validateJobs(bad)
+	c.validateMail(bad)
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateMail(bad badFunc) {
+	m := &c.SMTP
+	if m.Timeout <= 0 {
+		bad("smtp.timeout", "must be positive, got %s", m.Timeout)
+	}
+	if m.Enabled {
+		if m.FromAddress == "" {
+			bad("smtp.from_address", "is required when smtp.enabled is true")
+		}
+		if err := mailValidateConfig(*m); err != nil {
+			// Each line of mailValidateConfig names its key.
+			for _, e := range strings.Split(err.Error(), "\n") {
+				e = strings.TrimPrefix(e, ErrMailPermanent.Error()+": ")
+				key, msg, ok := strings.Cut(e, " ")
+				if !ok || !strings.HasPrefix(key, "smtp.") {
+					key, msg = "smtp", e
+				}
+				bad(key, "%s", msg)
+			}
+		}
+	}
+	r := &c.RateLimits
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"rate_limits.email_verification_otp_cooldown", r.EmailVerificationOTPCooldown},
+		{"rate_limits.password_reset_cooldown", r.PasswordResetCooldown},
+		{"rate_limits.email_change_cooldown", r.EmailChangeCooldown},
+	} {
+		if d.d <= 0 {
+			bad(d.key, "must be positive, got %s", d.d)
+		}
+	}
 }
 
 type badFunc func(key, format string, args ...any)
@@ -413,6 +541,37 @@ func (c *Config) validateJWT(bad badFunc) {
 	}
 }
 
+func (c *Config) validateJobs(bad badFunc) {
+	j := &c.Jobs
+	if j.Concurrency < 1 || j.Concurrency > 256 {
+		bad("jobs.concurrency", "must be between 1 and 256, got %d", j.Concurrency)
+	}
+	if j.PollInterval < 10*time.Millisecond || j.PollInterval > time.Hour {
+		bad("jobs.poll_interval", "must be between 10ms and 1h, got %s", j.PollInterval)
+	}
+	if j.Timeout < time.Second {
+		bad("jobs.timeout", "must be at least 1s, got %s", j.Timeout)
+	}
+	if j.Lease <= j.Timeout {
+		bad("jobs.lease", "must exceed jobs.timeout (%s) so a running handler is cancelled before its job can be claimed again, got %s", j.Timeout, j.Lease)
+	}
+	if j.MaxAttempts < 1 || j.MaxAttempts > jobMaxAttemptsLimit {
+		bad("jobs.max_attempts", "must be between 1 and %d, got %d", jobMaxAttemptsLimit, j.MaxAttempts)
+	}
+	if j.BackoffBase < time.Millisecond {
+		bad("jobs.backoff_base", "must be at least 1ms, got %s", j.BackoffBase)
+	}
+	if j.BackoffMax < j.BackoffBase {
+		bad("jobs.backoff_max", "must be at least jobs.backoff_base, got %s", j.BackoffMax)
+	}
+	if j.RetainCompleted < 0 {
+		bad("jobs.retain_completed", "must not be negative, got %s", j.RetainCompleted)
+	}
+	if j.RetainFailed < 0 {
+		bad("jobs.retain_failed", "must not be negative, got %s", j.RetainFailed)
+	}
+}
+
 // routes lists the built-in endpoints as config key → pattern, in the
 // fixed order the endpoints hash is computed over.
 func (e *EndpointsConfig) routes() []struct{ Key, Pattern string } {
@@ -527,6 +686,7 @@ func restartKeys(old, cur *Config) []string {
 		{"log.batch", old.Log.Batch.ChanSize != cur.Log.Batch.ChanSize || old.Log.Batch.FlushSize != cur.Log.Batch.FlushSize ||
 			old.Log.Batch.FlushInterval != cur.Log.Batch.FlushInterval},
 		{"notifier.discord", old.Notifier.Discord != cur.Notifier.Discord},
+		{"jobs.concurrency", old.Jobs.Concurrency != cur.Jobs.Concurrency},
 	} {
 		if d.diff {
 			keys = append(keys, d.key)

@@ -15,6 +15,12 @@ var (
 	ErrDBBusy = errors.New("rip: database busy")
 	// ErrNotFound reports that a looked-up row does not exist.
 	ErrNotFound = errors.New("rip: not found")
+	// ErrJobExists reports that a live job already holds the unique key
+	// of a job being enqueued; [App.Enqueue] returns its ID with it.
+	ErrJobExists = errors.New("rip: job with this unique key exists")
+	// ErrInvalidJob reports a job spec or job query that breaks a rule
+	// (type name, payload size, interval, …); the message says which.
+	ErrInvalidJob = errors.New("rip: invalid job")
 )
 
 // Response codes of the JSON envelope. The set and the HTTP status of each

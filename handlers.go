@@ -20,6 +20,7 @@ func (a *App) registerBuiltins() {
 	a.HandleFunc(e.ListEndpoints, a.handleListEndpoints)
 	a.HandleFunc(e.Health, a.handleHealth)
 	a.registerAuth()
+	a.registerOTP()
 }
 
 // handleListEndpoints answers the endpoint table and its hash. Both come

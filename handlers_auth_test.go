@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -64,7 +66,7 @@ func TestAuthFlow(t *testing.T) {
 		t.Fatalf("record = %+v", d.Record)
 	}
 	bearer := "Authorization: Bearer " + d.AccessToken
-	ta.Now = func() time.Time { return time.Now().Add(2 * time.Second) }
+	ta.clock.Advance(2 * time.Second)
 	d2 := call(t, "POST", url+"/api/refresh-auth", nil, bearer).expect(t, 200, codeOKAuthentication).auth(t)
 	if d2.AccessToken == d.AccessToken {
 		t.Fatal("refresh returned the same token")
@@ -84,9 +86,7 @@ func TestAuthFlow(t *testing.T) {
 
 func TestSessionAbsoluteLifetime(t *testing.T) {
 	ta, url := newAuthApp(t)
-	clock := newTestClock()
-	clock.t = time.Now()
-	ta.Now = clock.Now
+	clock := ta.clock
 	reg := map[string]string{"identity": "bob@example.com", "password": goodPassword, "password_confirm": goodPassword}
 	call(t, "POST", url+"/api/register-with-password", reg).expect(t, 202, codeOKPendingEmailVerification)
 	ta.verify("bob@example.com")
@@ -153,9 +153,7 @@ func TestRegisterValidation(t *testing.T) {
 
 func TestLoginBudget(t *testing.T) {
 	ta, url := newAuthApp(t)
-	clock := newTestClock()
-	clock.t = time.Now()
-	ta.Now = clock.Now
+	clock := ta.clock
 	body := map[string]string{"identity": "dave@example.com", "password": "wrong password!"}
 	for i := 0; i < budgetLoginAccount.Free; i++ {
 		call(t, "POST", url+"/api/auth-with-password", body).expect(t, 401, codeErrInvalidCredentials)
@@ -275,4 +273,112 @@ func TestLoginFloodRespectsHashCap(t *testing.T) {
 	if worst > 2*time.Second {
 		t.Errorf("health took %s during the login flood", worst)
 	}
+}
+
+// TestLoginBudgetGroupsIPv6By64 sends failed logins for distinct accounts
+// from addresses of one IPv6 /64 (through a trusted proxy header): the
+// address budget treats them as one client, and a neighbour /64 is not
+// charged.
+func TestLoginBudgetGroupsIPv6By64(t *testing.T) {
+	ta := newTestApp(t, func(c *Config) {
+		c.Server.TrustedProxies = []string{"127.0.0.1/32"}
+		c.Server.ClientIPProxyHeader = "X-Forwarded-For"
+	})
+	ta.Hasher = fastHasher
+	url := ta.serve()
+	login := func(i int, from string) reply {
+		body := map[string]string{"identity": fmt.Sprintf("u%d@example.com", i), "password": "wrong password!"}
+		return call(t, "POST", url+"/api/auth-with-password", body, "X-Forwarded-For: "+from)
+	}
+	for i := 0; i <= budgetLoginAddr.Free; i++ {
+		// Every attempt comes from another address of 2001:db8:1:2::/64.
+		login(i, fmt.Sprintf("2001:db8:1:2:%x::%x", i, i+1)).expect(t, 401, codeErrInvalidCredentials)
+	}
+	login(100, "2001:db8:1:2:ffff:ffff:ffff:ffff").expect(t, 429, codeErrTooManyRequests)
+	login(101, "2001:db8:1:3::1").expect(t, 401, codeErrInvalidCredentials)
+	// A spoofed header from an untrusted peer is ignored, not obeyed: the
+	// socket address (127.0.0.1, not yet charged) is budgeted instead.
+	ta2 := newTestApp(t)
+	ta2.Hasher = fastHasher
+	url2 := ta2.serve()
+	for i := 0; i <= budgetLoginAddr.Free; i++ {
+		body := map[string]string{"identity": fmt.Sprintf("v%d@example.com", i), "password": "wrong password!"}
+		call(t, "POST", url2+"/api/auth-with-password", body, fmt.Sprintf("X-Forwarded-For: 2001:db8:9::%x", i)).
+			expect(t, 401, codeErrInvalidCredentials)
+	}
+	body := map[string]string{"identity": "w@example.com", "password": "wrong password!"}
+	call(t, "POST", url2+"/api/auth-with-password", body, "X-Forwarded-For: 2001:db8:7::1").expect(t, 429, codeErrTooManyRequests)
+}
+
+// TestBcryptImportRehash imports a user with a bcrypt hash, as a migration
+// from another system would: the password logs in, the stored hash becomes
+// argon2id, the new hash logs in, and a wrong password or one longer than
+// bcrypt's 72 bytes never matches.
+func TestBcryptImportRehash(t *testing.T) {
+	ta, url := newAuthApp(t)
+	h, err := bcrypt.GenerateFromPassword([]byte(goodPassword), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newUserID()
+	err = ta.Write(context.Background(), func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, "INSERT INTO users (id, email, password, verified, token_key, created_at, updated_at) VALUES (?, 'imp@example.com', ?, 1, ?, '', '')",
+			&sqlitex.ExecOptions{Args: []any{id, string(h), newTokenKey()}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func() string {
+		u, err := ta.userByEmail(context.Background(), "imp@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.passwordHash
+	}
+	login := func(pw string) reply {
+		return call(t, "POST", url+"/api/auth-with-password", map[string]string{"identity": "imp@example.com", "password": pw})
+	}
+	login("wrong password!").expect(t, 401, codeErrInvalidCredentials)
+	if !strings.HasPrefix(stored(), "$2a$") {
+		t.Fatal("a failed login changed the bcrypt hash")
+	}
+	tok := login(goodPassword).expect(t, 200, codeOKAuthentication).auth(t).AccessToken
+	if got := stored(); !strings.HasPrefix(got, "$argon2id$") {
+		t.Fatalf("hash after login = %.10s…, want argon2id", got)
+	}
+	call(t, "POST", url+"/api/refresh-auth", nil, "Authorization: Bearer "+tok).expect(t, 200, codeOKAuthentication)
+	login(goodPassword).expect(t, 200, codeOKAuthentication)
+	login(goodPassword+strings.Repeat("x", 80)).expect(t, 401, codeErrInvalidCredentials)
+}
+
+// TestSessionCacheFollowsSecret: the cached per-user MACs are derived
+// under the session secret in force; after a secret change a token signed
+// under the old one is refused even though the user is cached, and a
+// forged uid_mac is refused whether the user is cached or not.
+func TestSessionCacheFollowsSecret(t *testing.T) {
+	ta, url := newAuthApp(t)
+	call(t, "POST", url+"/api/register-with-password", map[string]string{"identity": "gina@example.com", "password": goodPassword, "password_confirm": goodPassword})
+	ta.verify("gina@example.com")
+	tok := call(t, "POST", url+"/api/auth-with-password", map[string]string{"identity": "gina@example.com", "password": goodPassword}).auth(t).AccessToken
+	refresh := func(tok string) reply {
+		return call(t, "POST", url+"/api/refresh-auth", nil, "Authorization: Bearer "+tok)
+	}
+	refresh(tok).expect(t, 200, codeOKAuthentication) // warms the cache
+	cfg := ta.Config()
+	u, _ := ta.userByEmail(context.Background(), "gina@example.com")
+	key := ta.sessionKey(cfg, u)
+	now := time.Now().Unix()
+	forged := forge(`{"alg":"HS256","typ":"JWT"}`, `{"type":"session","user_id":"`+u.ID+`","uid_mac":"`+strings.Repeat("ab", 32)+
+		`","auth_time":`+itoa(now)+`,"iat":`+itoa(now)+`,"exp":`+itoa(now+600)+`}`, key[:])
+	refresh(forged).expect(t, 401, codeErrInvalidToken)
+	ta.userCache.Delete(u.ID)
+	refresh(forged).expect(t, 401, codeErrInvalidToken)
+	refresh(tok).expect(t, 200, codeOKAuthentication)
+
+	next := *cfg
+	next.JWT.AuthSecret = Secret(strings.Repeat("n", 32))
+	ta.cfg.Store(&next)
+	refresh(tok).expect(t, 401, codeErrInvalidToken)
+	fresh := call(t, "POST", url+"/api/auth-with-password", map[string]string{"identity": "gina@example.com", "password": goodPassword}).auth(t).AccessToken
+	refresh(fresh).expect(t, 200, codeOKAuthentication)
 }

@@ -677,6 +677,13 @@ func jwtUIDMAC(secret []byte, userID string) string {
 // jwtUIDMAC emits) and compared with hmac.Equal, so the comparison time does
 // not depend on how much of a guess was right.
 func jwtUIDMACValid(secret []byte, userID, mac string) bool {
+	want := jwtUIDMACSum(secret, userID)
+	return jwtUIDMACEqual(mac, &want)
+}
+
+// jwtUIDMACEqual reports whether mac is the hex form of want, decoding
+// exactly 64 lowercase hex digits and comparing with hmac.Equal.
+func jwtUIDMACEqual(mac string, want *[sha256.Size]byte) bool {
 	var got [sha256.Size]byte
 	if len(mac) != 2*len(got) {
 		return false
@@ -689,7 +696,6 @@ func jwtUIDMACValid(secret []byte, userID, mac string) bool {
 		}
 		got[i] = hi<<4 | lo
 	}
-	want := jwtUIDMACSum(secret, userID)
 	return hmac.Equal(got[:], want[:])
 }
 

@@ -914,3 +914,25 @@ func BenchmarkJWTRejectDots(b *testing.B) {
 		}
 	}
 }
+
+// TestJWTDecodeSegmentAlphabet inserts every byte value into a valid
+// segment: jwtDecodeSegment must accept exactly the base64url alphabet and
+// name every other byte as jwtErrAlphabet, including CR and LF, which Go's
+// decoder would otherwise skip.
+func TestJWTDecodeSegmentAlphabet(t *testing.T) {
+	const base = "eyJzdWIiOiIxMjM0NTY3ODkwIn0" // 27 characters: {"sub":"1234567890"}
+	var dst [64]byte
+	for c := 0; c < 256; c++ {
+		// Inserting one byte makes 28 characters (4n, no trailing bits),
+		// which decode whenever the byte is in the alphabet.
+		seg := base[:8] + string([]byte{byte(c)}) + base[8:]
+		_, err := jwtDecodeSegment(dst[:], seg)
+		inAlphabet := jwtNotBase64URL[c] == 0
+		switch {
+		case inAlphabet && err != nil:
+			t.Errorf("byte %#x: alphabet byte refused: %v", c, err)
+		case !inAlphabet && err != jwtErrAlphabet:
+			t.Errorf("byte %#x: got %v, want jwtErrAlphabet", c, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -77,6 +78,13 @@ type App struct {
 	// daemons. Default: a [DiscordNotifier] when notifier.discord is
 	// activated, else nil (no alerts). Replace it before Run.
 	Notifier Notifier
+	// Mailer sends the account mails (from jobs only). Default: an
+	// [SMTPMailer] on the [smtp] configuration in force.
+	Mailer Mailer
+	// MailTemplates, when set before Run, overrides any of the embedded
+	// mail templates: a file "mail/verification.html" in it replaces
+	// that template (see the mail directory of the source).
+	MailTemplates fs.FS
 
 	opts     Options
 	cfg      atomic.Pointer[Config]
@@ -88,6 +96,7 @@ type App struct {
 	mux      *http.ServeMux
 	patterns map[string]bool
 	jobs     map[string]JobFunc
+	jobWake  chan struct{} // Enqueue → scheduler; capacity 1 (queue.go)
 	daemons  []daemon
 	started  atomic.Bool
 	closed   sync.Once
@@ -95,6 +104,10 @@ type App struct {
 	userCache *userCacheView // a.Cache under the "user:" prefix
 	hashGate  *hashGate      // caps concurrent password hashing
 	dummyHash dummyHash      // hash checked for unknown accounts
+
+	mailTplOnce sync.Once // parses MailTemplates
+	mailTpl     *mailTemplates
+	mailTplErr  error
 
 	endpoints         map[string]string // config key → "METHOD /path"
 	endpointsHash     string
@@ -125,13 +138,15 @@ func New(opts Options) (*App, error) {
 		mux:      http.NewServeMux(),
 		patterns: map[string]bool{},
 		jobs:     map[string]JobFunc{},
+		jobWake:  make(chan struct{}, 1),
 		Cache:    NewLRU(10_000),
 		Hasher:   Argon2id{},
-		hashGate: newHashGate(runtime.NumCPU()),
+		hashGate: newHashGate(max(1, runtime.NumCPU()-1)),
 	}
 	a.userCache = &userCacheView{app: a}
 	a.metrics = newAppMetrics()
 	a.metricsHTTP = metricsHandler(a.metrics)
+	a.Mailer = &SMTPMailer{Config: func() SMTPConfig { return a.Config().SMTP }}
 	if err := a.open(); err != nil {
 		a.Close()
 		return nil, err
@@ -467,6 +482,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	dctx, cancelDaemons := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	a.startDaemons(dctx, &wg)
+	a.scheduleBuiltinJobs(ctx)
+	jobs := a.startJobs()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -489,6 +506,8 @@ loop:
 	a.Logger.Info("rip: shutting down", "timeout", a.Config().Server.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), a.Config().Server.ShutdownTimeout)
 	defer cancel()
+	jobsDone := make(chan struct{})
+	go func() { jobs.shutdown(sctx); close(jobsDone) }() // drains beside the HTTP drain
 	for _, s := range servers {
 		if err := s.Shutdown(sctx); err != nil {
 			a.Logger.Warn("rip: HTTP drain did not finish in time", "err", err)
@@ -497,6 +516,7 @@ loop:
 	}
 	cancelDaemons()
 	waitTimeout(&wg, sctx)
+	<-jobsDone // bounded by sctx: shutdown abandons running handlers then
 	return serveErr
 }
 

@@ -42,6 +42,38 @@ CREATE TABLE attempt_budgets (
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 
+-- migrate: app 3 jobs
+-- The job queue (queue.go). Times are unix milliseconds. A job is live
+-- while pending or running; unique_key is unique among live jobs only, so
+-- finished history never blocks a new job with the same key.
+CREATE TABLE job_queue (
+    id            INTEGER PRIMARY KEY,
+    type          TEXT    NOT NULL,
+    payload       TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(payload)),
+    status        TEXT    NOT NULL DEFAULT 'pending'
+                  CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+    unique_key    TEXT,                      -- NULL: no de-duplication
+    priority      INTEGER NOT NULL DEFAULT 0 CHECK (priority BETWEEN -5 AND 5), -- higher runs first
+    scheduled_for INTEGER NOT NULL,          -- due time
+    interval_ms   INTEGER NOT NULL DEFAULT 0 CHECK (interval_ms >= 0), -- recurrent period; 0 = one-off
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    max_attempts  INTEGER NOT NULL CHECK (max_attempts >= 1),
+    locked_until  INTEGER NOT NULL DEFAULT 0, -- lease end while running
+    worker_id     TEXT    NOT NULL DEFAULT '',
+    last_error    TEXT    NOT NULL DEFAULT '',
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    finished_at   INTEGER                    -- set when completed or failed
+);
+CREATE UNIQUE INDEX job_queue_live_key ON job_queue (unique_key)
+    WHERE unique_key IS NOT NULL AND status IN ('pending', 'running');
+-- Claiming: one seek per priority level, in claim order.
+CREATE INDEX job_queue_due ON job_queue (priority DESC, scheduled_for, id) WHERE status = 'pending';
+-- Finding expired leases.
+CREATE INDEX job_queue_lease ON job_queue (locked_until) WHERE status = 'running';
+-- Retention purge (finished_at is set exactly for completed and failed jobs).
+CREATE INDEX job_queue_finished ON job_queue (status, finished_at) WHERE finished_at IS NOT NULL;
+
 -- migrate: logs 1 logs
 CREATE TABLE logs (
     id         INTEGER PRIMARY KEY,          -- rowid: inserts append
@@ -51,3 +83,24 @@ CREATE TABLE logs (
     created_at TEXT    NOT NULL              -- RFC 3339 UTC with ms
 );
 CREATE INDEX logs_created_at ON logs (created_at);
+
+-- migrate: app 4 otps
+-- One-time codes of the account flows; see otp.go. Times are unix seconds.
+CREATE TABLE otps (
+    id          TEXT    PRIMARY KEY,          -- 32 hex characters; the client's signed token refers to it
+    purpose     TEXT    NOT NULL,             -- verification, password_reset, email_change
+    user_id     TEXT    NOT NULL,             -- '' = issued for an unknown address: never verifies
+    user_key    BLOB,                         -- the account's token_key when issued
+    email       TEXT    NOT NULL,
+    new_email   TEXT    NOT NULL DEFAULT '',
+    recipient   TEXT    NOT NULL,             -- where the code is mailed; cooldowns are keyed by it
+    code_hash   BLOB    NOT NULL,             -- HMAC(flow secret, "otp:" id ":" code)
+    code        TEXT,                         -- plaintext until mailed, then NULL
+    sent        INTEGER NOT NULL,             -- 1 when a mail was queued
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    consumed_at INTEGER,
+    expires_at  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX otps_recipient ON otps (purpose, recipient, created_at);
+CREATE INDEX otps_created_at ON otps (created_at);

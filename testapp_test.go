@@ -50,9 +50,10 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // testApp is an App in a temp directory with a captured log.
 type testApp struct {
 	*App
-	t    *testing.T
-	dir  string
-	logs *syncBuffer
+	t     *testing.T
+	dir   string
+	logs  *syncBuffer
+	clock *testClock // a.Now, starting at the real time
 }
 
 // newTestApp creates a fresh data directory with generated secrets and
@@ -74,7 +75,13 @@ func newTestApp(t *testing.T, edit ...func(*Config)) *testApp {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { app.Close() })
-	return &testApp{App: app, t: t, dir: dir, logs: logs}
+	// The clock is installed before any goroutine (Serve's scheduler)
+	// reads a.Now; tests move it with clock.Advance, never by assigning
+	// a.Now while the app serves.
+	clock := newTestClock()
+	clock.t = time.Now()
+	app.Now = clock.Now
+	return &testApp{App: app, t: t, dir: dir, logs: logs, clock: clock}
 }
 
 // storeTestConfig initialises dir and stores a new application generation

@@ -27,6 +27,13 @@ var commands = []command{
 	{name: "config rollback", args: "GEN", summary: "store a copy of generation GEN as the newest generation", run: configRollback, flags: scopeFlag},
 	{name: "config scopes", summary: "list the scopes that hold configuration", run: configScopes},
 	{name: "config keys", summary: "list every key of rip's configuration", run: configKeys},
+	{name: "job list", summary: "list jobs, newest first", run: jobList, flags: jobListFlags},
+	{name: "job add", args: "TYPE [PAYLOAD_JSON]", summary: "enqueue a job (a running server picks it up at its next poll)", run: jobAdd, flags: jobAddFlags},
+	{name: "job rm", args: "ID", summary: "delete a job, whatever its status", run: jobRemove},
+	{name: "job retry", args: "ID", summary: "put a failed job back in the queue with its attempts reset", run: jobRetry},
+	{name: "user list", summary: "list accounts, newest first (never hashes or keys)", run: userList, flags: userListFlags},
+	{name: "user revoke", args: "EMAIL", summary: "end every session, pending code and reset grant of an account", run: userRevoke},
+	{name: "mail test", args: "ADDRESS", summary: "send a test mail with the [smtp] settings and print the SMTP dialogue (secrets redacted)", run: mailTest, flags: mailTestFlags},
 }
 
 func scopeFlag(fs *flag.FlagSet) { fs.String("scope", rip.ScopeApplication, "configuration scope") }

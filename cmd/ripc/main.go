@@ -123,7 +123,9 @@ func interspersed(fs *flag.FlagSet, args []string) []string {
 		}
 		pos = append(pos, a)
 	}
-	return append(flags, pos...)
+	// The "--" keeps a positional argument that looks like a flag ("-3")
+	// positional.
+	return append(append(flags, "--"), pos...)
 }
 
 func isBool(f *flag.Flag) bool {

@@ -85,3 +85,56 @@ func TestConfigSaveAndList(t *testing.T) {
 		t.Error("save of a missing file did not fail")
 	}
 }
+
+func TestJobCommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if code, out, errs := ripc(t, dir, "config", "init"); code != 0 {
+		t.Fatalf("init: %d %s %s", code, out, errs)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"list empty", []string{"job", "list"}, 0, "ID"},
+		{"add", []string{"job", "add", "mail", `{"to":"a@example.com"}`, "--unique-key", "welcome:a", "--max-attempts", "3"}, 0, "added job 1"},
+		{"add duplicate key", []string{"job", "add", "mail", "--unique-key", "welcome:a"}, 1, "live job (1)"},
+		{"add scheduled recurrent", []string{"job", "add", "report", "--at", "2030-01-02T03:04:05Z", "--every", "1h", "--priority", "-2"}, 0, "added job 2"},
+		{"list", []string{"job", "list"}, 0, "welcome:a"},
+		{"list by type", []string{"job", "list", "--type", "report", "--json"}, 0, `"interval": 3600000000000`},
+		{"list by status", []string{"job", "list", "--status", "failed"}, 0, "LAST ERROR"},
+		{"retry pending", []string{"job", "retry", "1"}, 1, "only failed jobs"},
+		{"retry missing", []string{"job", "retry", "99"}, 1, "not found"},
+		{"rm", []string{"job", "rm", "1"}, 0, "removed job 1"},
+		{"rm again", []string{"job", "rm", "1"}, 1, "not found"},
+		// Malformed arguments: exit 2 with the reason.
+		{"add no type", []string{"job", "add"}, 2, "want TYPE"},
+		{"add bad type", []string{"job", "add", "Bad Type"}, 2, "must match"},
+		{"add bad JSON", []string{"job", "add", "mail", "{nope"}, 2, "not valid JSON"},
+		{"add too many args", []string{"job", "add", "mail", "{}", "extra"}, 2, "want TYPE"},
+		{"add bad time", []string{"job", "add", "mail", "--at", "tomorrow"}, 2, "RFC 3339"},
+		{"add negative interval", []string{"job", "add", "mail", "--every", "-1h"}, 2, "interval"},
+		{"add bad interval", []string{"job", "add", "mail", "--every", "soon"}, 2, "invalid value"},
+		{"add priority out of range", []string{"job", "add", "mail", "--priority", "9"}, 2, "priority"},
+		{"add negative attempts", []string{"job", "add", "mail", "--max-attempts", "-1"}, 2, "max-attempts"},
+		{"add huge payload", []string{"job", "add", "mail", `"` + strings.Repeat("x", 70<<10) + `"`}, 2, "limit is 65536"},
+		{"list bad status", []string{"job", "list", "--status", "exploded"}, 2, "--status must be"},
+		{"list bad limit", []string{"job", "list", "--limit", "0"}, 2, "--limit must be positive"},
+		{"rm not a number", []string{"job", "rm", "abc"}, 2, "positive number"},
+		{"rm negative", []string{"job", "rm", "--", "-3"}, 2, "positive number"},
+		{"retry no id", []string{"job", "retry"}, 2, "want 1 argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := ripc(t, dir, tc.args...)
+			if code != tc.code || !strings.Contains(out+errs, tc.contains) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant output containing %q", code, tc.code, out, errs, tc.contains)
+			}
+		})
+	}
+	_, out, _ := ripc(t, dir, "job", "list", "--json")
+	var jobs []map[string]any
+	if err := json.Unmarshal([]byte(out), &jobs); err != nil || len(jobs) != 1 || jobs[0]["type"] != "report" || jobs[0]["priority"] != -2.0 {
+		t.Fatalf("list --json after rm: %v %s", err, out)
+	}
+}

@@ -19,21 +19,25 @@ import (
 )
 
 // These tests run rip's mailer against Mailpit, a real SMTP server, started by
-// ci_mailpit.sh. They read:
+// .ci/mailpit.sh. They read:
 //
 //	RIP_TEST_SMTP_ADDR, RIP_TEST_SMTP_API    STARTTLS-required instance and its REST API
 //	RIP_TEST_SMTPS_ADDR, RIP_TEST_SMTPS_API  implicit-TLS instance (optional)
 //	RIP_TEST_SMTP_CA                         PEM certificate the instances present
 //	RIP_TEST_SMTP_USER, RIP_TEST_SMTP_PASSWORD
 
-// mailpitEnv returns the named variable or skips the test loudly.
+// mailpitEnv returns the named variables. When one is unset the test skips
+// loudly, or fails under RIP_CI, where .ci/run must have started Mailpit.
 func mailpitEnv(t *testing.T, names ...string) []string {
 	t.Helper()
 	vals := make([]string, len(names))
 	for i, n := range names {
 		vals[i] = os.Getenv(n)
 		if vals[i] == "" {
-			t.Skipf("SKIP: %s is not set: this test needs a running Mailpit SMTP server (source ci_mailpit.sh)", n)
+			if os.Getenv("RIP_CI") != "" {
+				t.Fatalf("%s is not set; .ci/run must start Mailpit (.ci/mailpit.sh)", n)
+			}
+			t.Skipf("SKIPPED: %s is not set: this test needs a running Mailpit SMTP server (source .ci/mailpit.sh)", n)
 		}
 	}
 	return vals
@@ -89,7 +93,9 @@ type mailpitClient struct {
 }
 
 func newMailpitClient(base string) *mailpitClient {
-	return &mailpitClient{base: strings.TrimSuffix(base, "/"), http: &http.Client{Timeout: 10 * time.Second}}
+	return &mailpitClient{base: strings.TrimSuffix(base, "/"), http: &http.Client{Timeout: 10 * time.Second,
+		// No idle connections outlive the test (TestMain checks for leaks).
+		Transport: &http.Transport{DisableKeepAlives: true}}}
 }
 
 func (c *mailpitClient) get(path string, v any) error {
