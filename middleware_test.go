@@ -3,6 +3,7 @@ package rip
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -518,4 +519,47 @@ func TestReloadRebuildsEdge(t *testing.T) {
 	if ta.metrics.configGeneration.load() != 3 {
 		t.Errorf("rip_config_generation = %v, want 3", ta.metrics.configGeneration.load())
 	}
+}
+
+// TestMetricsQueueAndMail: the queue's depth and oldest due age are read
+// at scrape time; failed mail sends and job runs are counted.
+func TestMetricsQueueAndMail(t *testing.T) {
+	t.Run("queue depth", func(t *testing.T) {
+		ta := newTestApp(t)
+		clock := newTestClock()
+		ta.Now = clock.Now
+		ta.HandleJob("noop", func(context.Context, *Job) error { return nil })
+		err := ta.Write(context.Background(), func(conn *sqlite.Conn) error {
+			for _, at := range []time.Time{clock.Now().Add(-90 * time.Second), clock.Now(), clock.Now().Add(time.Hour)} {
+				if _, err := ta.Enqueue(context.Background(), conn, JobSpec{Type: "noop", At: at}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := ta.do("GET", "/metrics", "127.0.0.1:9", nil).Body.String()
+		for _, want := range []string{"\nrip_job_queue_depth 2\n", "\nrip_job_queue_oldest_due_age_seconds 90\n"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("exposition lacks %q", strings.TrimSpace(want))
+			}
+		}
+	})
+	t.Run("mail failure and failed job run", func(t *testing.T) {
+		ta, url, rec := otpApp(t)
+		registerVerified(t, ta, url, "mia@example.com")
+		rec.mu.Lock()
+		rec.fail = errors.New("smtp down")
+		rec.mu.Unlock()
+		call(t, "POST", url+"/api/request-password-reset-otp", map[string]string{"email": "mia@example.com"}).expect(t, 200, codeOKOTPTokenIssued)
+		deadline := time.Now().Add(10 * time.Second)
+		for ta.metrics.mailFailures.load() == 0 || ta.metrics.jobsFailed.load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("mail failures %d, failed job runs %d", ta.metrics.mailFailures.load(), ta.metrics.jobsFailed.load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }

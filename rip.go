@@ -170,6 +170,7 @@ func (a *App) startObservability() {
 		func() time.Duration { return a.Config().Log.Retention })
 	a.Logger = slog.New(logTee{stderr, &logDBHandler{w: a.logw, level: func() slog.Level { return a.Config().Log.level }}})
 	a.blocker.Store(a.newBlocker(cfg))
+	a.metrics.setQueueStats(a.jobQueueStats)
 	a.warnEdge(cfg)
 	if d := cfg.Notifier.Discord; d.Activated {
 		n := &DiscordNotifier{WebhookURL: string(d.WebhookURL), Interval: d.APIRateLimit, Burst: d.APIBurst,
