@@ -6,7 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,35 +77,81 @@ func helloHandler(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"hello":"world"}`)
 }
 
-// BenchmarkLoadTrivialVsBare serves one trivial route from a rip app (the
-// whole edge chain and router) and from a bare net/http ServeMux in the
-// same run, alternating rounds, and reports rip's throughput as a ratio
-// of bare's. Run it with -benchtime=1x; the work is time-bounded.
-func BenchmarkLoadTrivialVsBare(b *testing.B) {
+// BenchmarkLoadTrivialVsBare serves one trivial route from a rip app and
+// from a bare net/http ServeMux in the same run, alternating rounds, and
+// reports rip's throughput as a ratio of bare's. The rip app runs under
+// Serve with every guard of the default chain on (a Host allow-list set),
+// the load generator's loopback address on BlockIp's allow-list (so the
+// sketch still counts every request), and the request log writing to
+// logs.db; it fails if a log record was dropped. Run it with
+// -benchtime=1x; the work is time-bounded.
+func BenchmarkLoadTrivialVsBare(b *testing.B) { loadTrivialVsBare(b, true) }
+
+// BenchmarkLoadTrivialVsBareNoLog is the same with the request log off,
+// to show what writing a record per request to logs.db costs.
+func BenchmarkLoadTrivialVsBareNoLog(b *testing.B) { loadTrivialVsBare(b, false) }
+
+func loadTrivialVsBare(b *testing.B, logRequests bool) {
 	bare := http.NewServeMux()
 	bare.HandleFunc("GET /hello", helloHandler)
 	bareURL := serveHandler(b, bare)
 
-	dir := b.TempDir()
-	app, err := New(Options{DB: dir + "/app.db", Create: true, Logger: discardLogger()})
+	app := benchEdgeApp(b, logRequests)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer app.Close()
-	app.HandleFunc("GET /hello", helloHandler)
-	ripURL := serveHandler(b, app.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- app.Serve(ctx, ln) }()
+	ripURL := "http://" + ln.Addr().String()
 
-	const rounds, conc = 3, 32
+	// Short alternating rounds, so load from other tenants of a shared
+	// machine falls on both servers alike.
+	const rounds, conc, round = 10, 32, 400 * time.Millisecond
 	var bareSum, ripSum float64
 	for i := 0; i < b.N*rounds; i++ {
-		bareSum += loadRun(b, bareURL+"/hello", conc, time.Second)
-		ripSum += loadRun(b, ripURL+"/hello", conc, time.Second)
+		if i%2 == 0 {
+			bareSum += loadRun(b, bareURL+"/hello", conc, round)
+			ripSum += loadRun(b, ripURL+"/hello", conc, round)
+		} else {
+			ripSum += loadRun(b, ripURL+"/hello", conc, round)
+			bareSum += loadRun(b, bareURL+"/hello", conc, round)
+		}
+	}
+	cancel()
+	if err := <-served; err != nil {
+		b.Fatal(err)
 	}
 	n := float64(b.N * rounds)
 	b.ReportMetric(bareSum/n, "bare-req/s")
 	b.ReportMetric(ripSum/n, "rip-req/s")
 	b.ReportMetric(ripSum/bareSum, "rip/bare")
-	fmt.Printf("load: bare %.0f req/s, rip %.0f req/s, rip/bare %.2f\n", bareSum/n, ripSum/n, ripSum/bareSum)
+	dropped, written := app.logw.dropped.Load(), app.logw.written.Load()
+	b.ReportMetric(float64(dropped), "log-dropped")
+	b.ReportMetric(float64(written), "log-written")
+	hwm := vmHWM()
+	b.ReportMetric(hwm, "peak-RSS-MiB")
+	fmt.Printf("load: bare %.0f req/s, rip %.0f req/s, rip/bare %.2f; request log: %d written, %d dropped; process peak RSS %.1f MiB (client + both servers)\n",
+		bareSum/n, ripSum/n, ripSum/bareSum, written, dropped, hwm)
+	if dropped > 0 {
+		b.Fatalf("%d request-log records dropped", dropped)
+	}
+}
+
+// vmHWM returns the process's peak resident set in MiB (Linux), or 0.
+func vmHWM() float64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
 }
 
 // BenchmarkLoadAuthReadVsBare serves an authenticated read (bearer token
@@ -180,6 +230,154 @@ func BenchmarkArgon2idHash(b *testing.B) {
 		if _, err := (Argon2id{}).Hash("correct horse battery"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// benchEdgeApp is an app whose every guard is on, as in the default
+// configuration, with a Host allow-list and the load generator's address
+// (loopback) on BlockIp's allow-list, so the sketch still counts it.
+func benchEdgeApp(b *testing.B, logRequests bool) *App {
+	dir := b.TempDir()
+	storeBenchConfig(b, dir, func(c *Config) {
+		c.BlockHost.AllowedHosts = []string{"127.0.0.1", "localhost"}
+		c.Log.Request.Activated = logRequests
+	})
+	app, err := New(Options{DB: dir + "/app.db", Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { app.Close() })
+	app.HandleFunc("GET /hello", helloHandler)
+	return app
+}
+
+// storeBenchConfig is storeTestConfig for benchmarks.
+func storeBenchConfig(b *testing.B, dir string, edit func(*Config)) {
+	ad, err := OpenAdmin(Options{DB: dir + "/app.db", Create: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ad.Close()
+	if _, err := ad.InitConfig(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	cfg, _, err := ad.EffectiveConfig(context.Background(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	edit(cfg)
+	text, _ := tomlEncode(cfg)
+	if _, err := ad.SaveConfig(context.Background(), ScopeApplication, "bench", text); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchRequest is a typical browser-like GET over TLS from a public
+// address, so every guard does its full not-refused work.
+func benchRequest() *http.Request {
+	r := httptest.NewRequest("GET", "https://127.0.0.1/hello?page=2", nil)
+	r.RemoteAddr = "203.0.113.7:51234"
+	r.Host = "127.0.0.1:8080"
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0")
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	r.Header.Set("Accept-Language", "en-US,en;q=0.5")
+	r.Header.Set("Referer", "https://127.0.0.1/app/")
+	return r
+}
+
+// BenchmarkEdgeGuard measures each guard of the chain on a request it
+// lets through (the common path).
+func BenchmarkEdgeGuard(b *testing.B) {
+	app := benchEdgeApp(b, true)
+	app.Now = time.Now
+	r := benchRequest()
+	cfg := app.Config()
+	addrs := benchAddrs()
+	for _, g := range edgeChain {
+		b.Run(g.name, func(b *testing.B) {
+			e := &edgeRequest{ResponseWriter: httptest.NewRecorder(), cfg: cfg}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				e.ip = addrs[i%len(addrs)].Addr()
+				i++
+				if !g.fn(app, e, r) {
+					b.Fatal("refused")
+				}
+			}
+		})
+	}
+	b.Run("clientIP", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			clientIP(r, cfg.Server.ClientIPProxyHeader, cfg.trustedProxies)
+		}
+	})
+}
+
+// benchAddrs are 10,000 public client addresses: sent round-robin, none
+// is a heavy hitter, so BlockIp counts every request and blocks nobody.
+func benchAddrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, 10_000)
+	for i := range out {
+		out[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), 40000)
+	}
+	return out
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so the chain
+// benchmarks measure the chain, not a recorder.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkEdgeChain measures the whole default chain around a trivial
+// handler, from 10,000 rotating public addresses: "no-log" is the chain
+// alone (request log off); "log" adds building the request record and
+// queuing it, with a consumer that discards records in place of the
+// SQLite writer, so the figure is the chain outside the log write.
+func BenchmarkEdgeChain(b *testing.B) {
+	for _, logOn := range []bool{false, true} {
+		name := "no-log"
+		if logOn {
+			name = "log"
+		}
+		b.Run(name, func(b *testing.B) {
+			app := benchEdgeApp(b, logOn)
+			done := make(chan struct{})
+			go func() { // drains like the writer: woken per batch, not per record
+				for {
+					select {
+					case <-app.logw.wake:
+					case <-done:
+						return
+					}
+					for len(app.logw.ch) > 0 {
+						<-app.logw.ch
+					}
+				}
+			}()
+			defer close(done)
+			h := app.edge(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+			r := benchRequest()
+			w := &discardWriter{h: http.Header{}}
+			addrs := benchAddrs()
+			remotes := make([]string, len(addrs))
+			for i, a := range addrs {
+				remotes[i] = a.String()
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				clear(w.h)
+				r.RemoteAddr = remotes[i%len(remotes)]
+				i++
+				h.ServeHTTP(w, r)
+			}
+		})
 	}
 }
 

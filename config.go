@@ -60,6 +60,17 @@ type Config struct {
 	// [oauth2_providers.NAME] each (see [OAuth2Provider]). Default: none.
 	OAuth2Providers map[string]OAuth2Provider `toml:"oauth2_providers"`
 
+	// The edge guards (middleware.go), in the order they run.
+	BlockIP               BlockIPConfig       `toml:"block_ip"`
+	BlockOversizedRequest RequestLimitsConfig `toml:"block_oversized_request"`
+	Metrics               MetricsConfig       `toml:"metrics"`
+	BlockHost             BlockHostConfig     `toml:"block_host"`
+	BlockUAList           BlockUAListConfig   `toml:"block_ua_list"`
+	TLSHeaderSTS          HSTSConfig          `toml:"tls_header_sts"`
+	Maintenance           MaintenanceConfig   `toml:"maintenance"`
+	Log                   LogConfig           `toml:"log"`
+	Notifier              NotifierConfig      `toml:"notifier"`
+
 	trustedProxies []netip.Prefix             // parsed Server.TrustedProxies, set by Validate
 	oauth2         map[string]*oauth2Provider // OAuth2Providers with presets applied, set by Validate
 }
@@ -284,6 +295,40 @@ func DefaultConfig() *Config {
 			RetainFailed:    7 * 24 * time.Hour,
 		},
 		EndpointsBlockMismatch: Toggle{Activated: true},
+		BlockIP: BlockIPConfig{
+			Activated:     true,
+			Level:         "medium",
+			AllowedIPs:    []string{"127.0.0.0/8", "::1"},
+			BlockDuration: 3 * time.Minute,
+			MaxBlocked:    10_000,
+		},
+		BlockOversizedRequest: RequestLimitsConfig{
+			Activated:        true,
+			URLPathLimit:     2048,
+			QueryStringLimit: 2048,
+			HeaderCountLimit: 100,
+			HeaderValueLimit: 4096,
+			BodyLimit:        1 << 20, // 1 MiB
+			ExcludedPaths:    []string{},
+		},
+		Metrics: MetricsConfig{
+			Activated:  true,
+			Endpoint:   "/metrics",
+			AllowedIPs: []string{"127.0.0.1", "::1"},
+		},
+		BlockHost: BlockHostConfig{Activated: true, AllowedHosts: []string{}},
+		BlockUAList: BlockUAListConfig{
+			Activated: true,
+			List:      `(?i)(sqlmap|nikto|nuclei|masscan|zgrab|acunetix|nessus|wpscan|dirbuster|gobuster|feroxbuster)`,
+		},
+		TLSHeaderSTS: HSTSConfig{Activated: true, MaxAge: 2 * 365 * 24 * time.Hour},
+		Maintenance:  MaintenanceConfig{RetryAfter: 10 * time.Minute, AllowedPaths: []string{}},
+		Log:          defaultLogConfig(),
+		Notifier: NotifierConfig{Discord: DiscordConfig{
+			APIRateLimit: 2 * time.Second,
+			APIBurst:     5,
+			SendTimeout:  10 * time.Second,
+		}},
 		SMTP: SMTPConfig{
 			FromName:   "rip",
 			AuthMethod: mailAuthPlain,
@@ -336,6 +381,8 @@ func (c *Config) Validate() error {
 	c.validateDB(bad)
 	c.validateJWT(bad)
 	c.validateEndpoints(bad)
+	c.validateEdge(bad)
+	c.validateLog(bad)
 	c.validateJobs(bad)
 	c.validateMail(bad)
 	c.validateOAuth2(bad)
@@ -642,6 +689,9 @@ func restartKeys(old, cur *Config) []string {
 			o.WriteTimeout != n.WriteTimeout || o.IdleTimeout != n.IdleTimeout || o.MaxHeaderBytes != n.MaxHeaderBytes},
 		{"db", old.DB.ReadPoolSize != cur.DB.ReadPoolSize || old.DB.BusyTimeout != cur.DB.BusyTimeout || old.DB.Synchronous != cur.DB.Synchronous},
 		{"endpoints", old.Endpoints != cur.Endpoints},
+		{"log.batch", old.Log.Batch.ChanSize != cur.Log.Batch.ChanSize || old.Log.Batch.FlushSize != cur.Log.Batch.FlushSize ||
+			old.Log.Batch.FlushInterval != cur.Log.Batch.FlushInterval},
+		{"notifier.discord", old.Notifier.Discord != cur.Notifier.Discord},
 		{"jobs.concurrency", old.Jobs.Concurrency != cur.Jobs.Concurrency},
 	} {
 		if d.diff {

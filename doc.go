@@ -25,6 +25,18 @@
 // SIGHUP reloads it atomically; a generation that fails to decrypt, parse
 // or validate never replaces the running one.
 //
+// # The edge
+//
+// Before the router every request runs one fixed chain (see the README
+// and [App.Handler]): panic recovery, HSTS on TLS, BlockIp (heavy-hitter
+// blocking on a fixed-memory top-k sketch), request size limits, the
+// Prometheus endpoint for allow-listed addresses, the Host allow-list,
+// the User-Agent block-list, maintenance mode and the endpoints hash
+// check. Each guard is switched and tuned by its configuration table and
+// follows reloads. Requests are counted in metrics and written to the
+// request log in logs.db by a batch writer that never makes a request
+// wait. [Static] serves files; [App.Notifier] receives operator alerts.
+//
 // # Security
 //
 // The README's Audit map lists every security-relevant function in

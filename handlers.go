@@ -16,6 +16,7 @@ func (a *App) registerBuiltins() {
 		a.endpoints[r.Key] = r.Pattern
 	}
 	a.endpointsHash = endpointsHash(e)
+	a.listEndpointsPath = patternPath(e.ListEndpoints)
 	a.HandleFunc(e.ListEndpoints, a.handleListEndpoints)
 	a.HandleFunc(e.Health, a.handleHealth)
 	a.registerAuth()

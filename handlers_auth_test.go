@@ -214,7 +214,7 @@ func TestHostileBearerTokens(t *testing.T) {
 		{"trailing dot", good.AccessToken + ".", codeErrInvalidToken},
 		{"padding", good.AccessToken + "=", codeErrInvalidToken},
 		{"flipped sig char", good.AccessToken[:len(good.AccessToken)-1] + flip(good.AccessToken[len(good.AccessToken)-1]), codeErrInvalidToken},
-		{"huge", strings.Repeat(".", 6000), codeErrInvalidToken},
+		{"huge", strings.Repeat(".", 4080), codeErrInvalidToken}, // longer header values get 431 at the edge
 		{"garbage", "garbage", codeErrInvalidToken},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,8 +81,11 @@ func (a *App) runMailJob(ctx context.Context, j *Job) error {
 	}
 	if !cfg.SMTP.Enabled {
 		err = Permanent(errMailDisabled)
-	} else if err = a.Mailer.Send(ctx, msg); errors.Is(err, ErrMailPermanent) {
-		err = Permanent(err)
+	} else if err = a.Mailer.Send(ctx, msg); err != nil {
+		a.metrics.incMailFailure()
+		if errors.Is(err, ErrMailPermanent) {
+			err = Permanent(err)
+		}
 	}
 	if otpID != "" && (err == nil || errors.Is(err, ErrMailPermanent) || errors.Is(err, errMailDisabled)) {
 		if serr := a.Write(ctx, func(conn *sqlite.Conn) error { return otpScrub(conn, otpID) }); serr != nil {

@@ -187,6 +187,8 @@ func TestOAuth2PasswordResetMockOIDC(t *testing.T) {
 	m := startOIDCMock(t)
 	ta, base, rec := otpApp(t, func(c *Config) {
 		c.Server.PublicURL = testPublicURL
+		// The tests call the loopback listener directly, beside the SPA host.
+		c.BlockHost.AllowedHosts = []string{"app.rip.test", "127.0.0.1"}
 		c.OAuth2Providers = map[string]OAuth2Provider{"oidc": m.provider()}
 	})
 	d := fullSignIn(t, base, "oidc", oidcUser("sub-cy", "cy@example.com", true)).expect(t, 200, codeOKAuthentication).auth(t)

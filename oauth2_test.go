@@ -81,6 +81,8 @@ func oauth2App(t *testing.T, providers map[string]OAuth2Provider, edit ...func(*
 	t.Helper()
 	ta := newTestApp(t, append([]func(*Config){func(c *Config) {
 		c.Server.PublicURL = testPublicURL
+		// The tests call the loopback listener directly, beside the SPA host.
+		c.BlockHost.AllowedHosts = []string{"app.rip.test", "127.0.0.1"}
 		c.OAuth2Providers = providers
 	}}, edit...)...)
 	ta.Hasher = fastHasher

@@ -641,16 +641,22 @@ func (r *jobRunner) round(done []jobResult, claim bool) ([]*jobClaim, error) {
 	}
 	var claimed []*jobClaim
 	var lost []int64
-	purged := 0
+	purged, completed, failed := 0, 0, 0
 	err := a.Write(context.Background(), func(conn *sqlite.Conn) error {
 		lost = lost[:0]
+		completed, failed = 0, 0
 		for _, d := range done {
 			ok, err := jobFinish(conn, d.claim, jobOutcome(d.claim, d.err, now, cfg, mrand.Float64()), now)
 			if err != nil {
 				return err
 			}
-			if !ok {
+			switch {
+			case !ok:
 				lost = append(lost, d.claim.ID)
+			case d.err != nil:
+				failed++
+			default:
+				completed++
 			}
 		}
 		if purge {
@@ -670,6 +676,12 @@ func (r *jobRunner) round(done []jobResult, claim bool) ([]*jobClaim, error) {
 		return nil, err
 	}
 	r.running -= len(done)
+	for range completed {
+		a.metrics.jobFinished(false)
+	}
+	for range failed {
+		a.metrics.jobFinished(true)
+	}
 	for _, d := range done {
 		r.logResult(d)
 	}
@@ -828,4 +840,31 @@ func (ad *Admin) RetryJob(ctx context.Context, id int64) error {
 			return fmt.Errorf("rip: job %d is %s; only failed jobs can be retried", id, status)
 		}
 	})
+}
+
+const jobQueueStatsSQL = `SELECT
+    (SELECT count(*) FROM job_queue WHERE status = 'pending' AND scheduled_for <= :now) +
+    (SELECT count(*) FROM job_queue WHERE status = 'running'),
+    (SELECT min(scheduled_for) FROM job_queue WHERE status = 'pending' AND scheduled_for <= :now)`
+
+// jobQueueStats reports, at metrics scrape time, the jobs that are due
+// or running and how long the oldest due job has waited, in seconds.
+// A database that does not answer within a second reports -1 and 0.
+func (a *App) jobQueueStats() (depth int64, oldestDueAgeSeconds float64) {
+	now := a.Now().UnixMilli()
+	depth = -1
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	a.Read(ctx, func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, jobQueueStatsSQL, &sqlitex.ExecOptions{
+			Named: map[string]any{":now": now},
+			ResultFunc: func(s *sqlite.Stmt) error {
+				depth = s.ColumnInt64(0)
+				if s.ColumnType(1) != sqlite.TypeNull {
+					oldestDueAgeSeconds = float64(now-s.ColumnInt64(1)) / 1000
+				}
+				return nil
+			}})
+	})
+	return depth, oldestDueAgeSeconds
 }

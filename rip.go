@@ -74,6 +74,10 @@ type App struct {
 	// Hasher hashes and verifies passwords. Default: [Argon2id] with
 	// OWASP parameters.
 	Hasher PasswordHasher
+	// Notifier receives operator alerts: handler panics and failed
+	// daemons. Default: a [DiscordNotifier] when notifier.discord is
+	// activated, else nil (no alerts). Replace it before Run.
+	Notifier Notifier
 	// Mailer sends the account mails (from jobs only). Default: an
 	// [SMTPMailer] on the [smtp] configuration in force.
 	Mailer Mailer
@@ -107,8 +111,14 @@ type App struct {
 
 	oauth2 *oauth2Client // outbound calls of the OAuth2 sign-in
 
-	endpoints     map[string]string // config key → "METHOD /path"
-	endpointsHash string
+	endpoints         map[string]string // config key → "METHOD /path"
+	endpointsHash     string
+	listEndpointsPath string
+
+	metrics     *appMetrics
+	metricsHTTP http.Handler
+	blocker     atomic.Pointer[ipBlocker] // BlockIp; replaced when block_ip's sizing changes
+	logw        *logWriter
 }
 
 // daemon is a long-running function registered with [App.Go].
@@ -136,13 +146,70 @@ func New(opts Options) (*App, error) {
 		hashGate: newHashGate(max(1, runtime.NumCPU()-1)),
 	}
 	a.userCache = &userCacheView{app: a}
+	a.metrics = newAppMetrics()
+	a.metricsHTTP = metricsHandler(a.metrics)
 	a.Mailer = &SMTPMailer{Config: func() SMTPConfig { return a.Config().SMTP }}
 	if err := a.open(); err != nil {
 		a.Close()
 		return nil, err
 	}
+	a.startObservability()
 	a.registerBuiltins()
 	return a, nil
+}
+
+// startObservability wires metrics into the databases, routes rip's logger
+// to logs.db as well, builds the BlockIp sketch and the notifier. It starts
+// no goroutine: Run starts the log writer and the notifier.
+func (a *App) startObservability() {
+	cfg := a.boot
+	a.dbs.app.onLockWait = a.metrics.observeWriteLockWait
+	a.dbs.app.onBusy = a.metrics.incBusy
+	stderr := a.Logger.Handler()
+	// The writer's clock is the wall clock, not a.Now: it runs in its own
+	// goroutine from Run on, while tests may still be replacing a.Now.
+	a.logw = newLogWriter(a.dbs.logs, &cfg.Log, stderr, a.metrics, time.Now,
+		func() time.Duration { return a.Config().Log.Retention })
+	a.Logger = slog.New(logTee{stderr, &logDBHandler{w: a.logw, level: func() slog.Level { return a.Config().Log.level }}})
+	a.blocker.Store(a.newBlocker(cfg))
+	a.metrics.setQueueStats(a.jobQueueStats)
+	a.warnEdge(cfg)
+	if d := cfg.Notifier.Discord; d.Activated {
+		n := &DiscordNotifier{WebhookURL: string(d.WebhookURL), Interval: d.APIRateLimit, Burst: d.APIBurst,
+			Timeout: d.SendTimeout, Logger: a.Logger}
+		a.Notifier = n
+		a.Go("rip.notifier.discord", n.Run)
+	}
+}
+
+// now reads the App's clock field on every call, so a test may replace
+// Now after New.
+func (a *App) now() time.Time { return a.Now() }
+
+// newBlocker builds the BlockIp sketch for cfg's level.
+func (a *App) newBlocker(cfg *Config) *ipBlocker {
+	b := &cfg.BlockIP
+	return newIPBlocker(blockIPLevels[b.Level], b.BlockDuration, b.MaxBlocked, a.now)
+}
+
+// warnEdge logs configuration that is valid but weakens the edge.
+func (a *App) warnEdge(cfg *Config) {
+	if cfg.BlockHost.Activated && len(cfg.BlockHost.hosts) == 0 {
+		a.Logger.Warn("rip: block_host.allowed_hosts is empty and server.public_url is unset: every Host header is accepted (DNS rebinding); set one of them")
+	}
+}
+
+// notify sends n to the Notifier, if any, without waiting.
+func (a *App) notify(n Notification) {
+	if a.Notifier == nil {
+		return
+	}
+	if n.Time.IsZero() {
+		n.Time = a.Now()
+	}
+	if err := a.Notifier.Notify(context.Background(), n); err != nil {
+		a.Logger.Debug("rip: notification not sent", "err", err)
+	}
 }
 
 // open does the work of New that can fail.
@@ -193,6 +260,7 @@ func (a *App) open() error {
 	}
 	a.boot = cfg
 	a.cfg.Store(cfg)
+	a.metrics.setConfigGeneration(int64(gen.Generation))
 	a.Logger.Info("rip: configuration loaded", "generation", gen.Generation, "db", o.DB)
 	return nil
 }
@@ -254,6 +322,9 @@ func parseConfig(text []byte) (*Config, error) {
 func (a *App) createConfig(ctx context.Context) (*Config, ConfigGeneration, error) {
 	cfg := DefaultConfig()
 	GenerateSecrets(cfg)
+	if err := cfg.Validate(); err != nil { // also derives the parsed fields
+		return nil, ConfigGeneration{}, err
+	}
 	text, err := tomlEncode(cfg)
 	if err != nil {
 		return nil, ConfigGeneration{}, err
@@ -279,7 +350,12 @@ func (a *App) Reload(ctx context.Context) error {
 		a.Logger.Error("rip: reload failed; keeping the running configuration", "err", err)
 		return err
 	}
+	if o := a.Config().BlockIP; o.Level != cfg.BlockIP.Level || o.BlockDuration != cfg.BlockIP.BlockDuration || o.MaxBlocked != cfg.BlockIP.MaxBlocked {
+		a.blocker.Store(a.newBlocker(cfg))
+	}
 	old := a.cfg.Swap(cfg)
+	a.metrics.setConfigGeneration(int64(gen.Generation))
+	a.warnEdge(cfg)
 	if keys := restartKeys(old, cfg); len(keys) > 0 {
 		a.Logger.Warn("rip: reloaded settings that take effect only after a restart", "keys", keys)
 	}
@@ -405,6 +481,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	a.Logger.Info("rip: serving", "url", a.Config().publicURL(), "addr", ln.Addr().String())
 
+	a.logw.start()
 	dctx, cancelDaemons := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	a.startDaemons(dctx, &wg)
@@ -510,10 +587,14 @@ func (a *App) startDaemons(ctx context.Context, wg *sync.WaitGroup) {
 			defer func() {
 				if r := recover(); r != nil {
 					a.Logger.Error("rip: daemon panicked", "daemon", d.name, "panic", r)
+					a.notify(Notification{Type: "alarm", Source: d.name, Message: "daemon panicked",
+						Fields: map[string]string{"panic": truncate(fmt.Sprint(r), 512)}})
 				}
 			}()
 			if err := d.fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				a.Logger.Error("rip: daemon stopped", "daemon", d.name, "err", err)
+				a.notify(Notification{Type: "alarm", Source: d.name, Message: "daemon stopped with an error",
+					Fields: map[string]string{"err": truncate(err.Error(), 512)}})
 			}
 		}()
 	}
@@ -534,6 +615,9 @@ func waitTimeout(wg *sync.WaitGroup, ctx context.Context) {
 func (a *App) Close() error {
 	var err error
 	a.closed.Do(func() {
+		if a.logw != nil {
+			a.logw.stop()
+		}
 		if a.dbs != nil {
 			err = a.dbs.Close()
 		}

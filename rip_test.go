@@ -417,6 +417,7 @@ func TestTLSAndRedirect(t *testing.T) {
 		c.Server.KeyData = Secret(keyPEM)
 		c.Server.RedirectAddr = raddr
 		c.Server.PublicURL = "https://app.example.com"
+		c.BlockHost.AllowedHosts = []string{"app.example.com", "127.0.0.1"}
 	})
 	url := strings.Replace(ta.serve(), "http://", "https://", 1)
 	client := &http.Client{

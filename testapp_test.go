@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -220,3 +222,51 @@ func execSimple(conn *sqlite.Conn, q string) error {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// lockDB runs the hold-exclusive helper process on the SQLite file at
+// path and returns once it holds BEGIN EXCLUSIVE; release ends it.
+func lockDB(t *testing.T, path string) (release func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "RIP_TEST_HELPER=hold-exclusive", "RIP_TEST_DB="+path)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "locked\n" {
+		stdin.Close()
+		cmd.Wait()
+		t.Fatalf("lock helper said %q", line)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { stdin.Close(); cmd.Wait() }) }
+	t.Cleanup(release)
+	return release
+}
+
+// setConfig swaps in a copy of the running configuration changed by edit
+// and validated, as a reload would.
+func (ta *testApp) setConfig(edit func(*Config)) {
+	ta.t.Helper()
+	c := *ta.Config()
+	edit(&c)
+	if err := c.Validate(); err != nil {
+		ta.t.Fatal(err)
+	}
+	ta.cfg.Store(&c)
+}
+
+// do serves one request through the whole handler from remote (an
+// "ip:port") and returns the recorded response.
+func (ta *testApp) do(method, target, remote string, body io.Reader, headers ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, body)
+	r.RemoteAddr = remote
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		r.Header.Add(k, v)
+	}
+	w := httptest.NewRecorder()
+	ta.Handler().ServeHTTP(w, r)
+	return w
+}

@@ -316,7 +316,8 @@ func (m *appMetrics) appendAppText(b []byte) []byte {
 //
 // Threat: the exposition leaks internals (traffic, error rates, queue depth, backup
 // times) that help an attacker time or tune an attack. Defence: this handler does no
-// access control of its own; the caller must mount it behind the address allow-list.
+// access control of its own; [App.guardMetrics] mounts it behind the address
+// allow-list.
 // It reads nothing from the request except the method, so no request data can reach
 // the output, and it refuses methods other than GET and HEAD.
 func metricsHandler(m *appMetrics) http.Handler {
@@ -324,7 +325,7 @@ func metricsHandler(m *appMetrics) http.Handler {
 		h := w.Header()
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			writeReply(w, codeErrMethodNotAllowed, nil)
 			return
 		}
 		body := m.appendText(make([]byte, 0, metricsTextSizeHint))

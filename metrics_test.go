@@ -573,11 +573,8 @@ func TestMetricsHandler(t *testing.T) {
 // `promtool check metrics`, which parses it and lints names, types and help text.
 // Exit status 1 is a parse error and 3 a lint problem; both fail the test.
 func TestMetricsPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("SKIPPED: promtool not found in PATH; install it with " +
-			"`apt-get install -y --no-install-recommends prometheus` to validate the exposition")
-	}
+	promtool := needProgram(t, "promtool") // Debian package prometheus
+
 	tests := []struct {
 		name string
 		m    *appMetrics
@@ -600,6 +597,17 @@ func TestMetricsPromtool(t *testing.T) {
 			}
 		})
 	}
+	t.Run("served by an app through the edge", func(t *testing.T) {
+		ta := newTestApp(t)
+		ta.do("GET", "/api/health", "192.0.2.1:1", nil)
+		ta.do("GET", "/nope", "192.0.2.1:1", nil, "User-Agent: nikto")
+		w := ta.do("GET", "/metrics", "127.0.0.1:9", nil)
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = bytes.NewReader(w.Body.Bytes())
+		if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) != 0 {
+			t.Fatalf("promtool check metrics: %v\n%s\n--- exposition\n%s", err, out, w.Body.Bytes())
+		}
+	})
 	t.Run("promtool rejects a broken exposition", func(t *testing.T) {
 		cmd := exec.Command(promtool, "check", "metrics")
 		cmd.Stdin = strings.NewReader("# HELP x_total x\n# TYPE x_total counter\nx_total{code=\"1} 1\n")
