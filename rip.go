@@ -107,6 +107,11 @@ type App struct {
 
 	endpoints     map[string]string // config key → "METHOD /path"
 	endpointsHash string
+
+	backups *backupRunner // serializes backups; last good time and duration per database (metrics)
+	// onBackupFailure, when set, raises a notification for a failed
+	// backup; the Notifier of issue 5 plugs in here.
+	onBackupFailure func(db string, err error)
 }
 
 // daemon is a long-running function registered with [App.Go].
@@ -132,6 +137,7 @@ func New(opts Options) (*App, error) {
 		Cache:    NewLRU(10_000),
 		Hasher:   Argon2id{},
 		hashGate: newHashGate(max(1, runtime.NumCPU()-1)),
+		backups:  newBackupRunner(),
 	}
 	a.userCache = &userCacheView{app: a}
 	a.Mailer = &SMTPMailer{Config: func() SMTPConfig { return a.Config().SMTP }}
