@@ -20,7 +20,7 @@ import (
 //   - every write in BEGIN IMMEDIATE, so a concurrent Litestream commit
 //     never turns into SQLITE_BUSY_SNAPSHOT;
 //   - SQLite's default wal_autocheckpoint (1000 pages, PASSIVE); rip never
-//     runs wal_checkpoint(TRUNCATE|RESTART|FULL), which would block
+//     runs a TRUNCATE, RESTART or FULL checkpoint, which would block
 //     writers behind Litestream's read transaction;
 //   - no long read transactions, which would pin the WAL.
 
