@@ -59,6 +59,7 @@ type Config struct {
 	// OAuth2Providers are the sign-in providers, one table
 	// [oauth2_providers.NAME] each (see [OAuth2Provider]). Default: none.
 	OAuth2Providers map[string]OAuth2Provider `toml:"oauth2_providers"`
+	Backup          BackupConfig              `toml:"backup"`
 
 	// The edge guards (middleware.go), in the order they run.
 	BlockIP               BlockIPConfig       `toml:"block_ip"`
@@ -237,6 +238,38 @@ type RateLimitsConfig struct {
 	EmailChangeCooldown          time.Duration `toml:"email_change_cooldown"`
 }
 
+// BackupConfig configures the local backups (backup.go). Every setting
+// takes effect on reload, at the next check (at most a minute later).
+type BackupConfig struct {
+	// Enabled runs the recurrent backup. `ripc backup now` works either way.
+	Enabled bool `toml:"enabled"`
+	// Dir receives the archives; a relative path is relative to the
+	// directory of app.db. Keep it on another disk, or copy it off the
+	// machine: a backup beside the database dies with its disk.
+	Dir string `toml:"dir"`
+	// Strategy is "online" (SQLite backup API, paced by PagesPerStep and
+	// StepSleep) or "vacuum" (VACUUM INTO: one read transaction, a
+	// compacted copy).
+	Strategy string `toml:"strategy"`
+	// Interval is the age of the newest archive at which a new backup is
+	// made (checked every minute).
+	Interval time.Duration `toml:"interval"`
+	// Retention is how many archives of each database are kept.
+	Retention int `toml:"retention"`
+	// PagesPerStep is how many pages the online strategy copies per step.
+	PagesPerStep int `toml:"pages_per_step"`
+	// StepSleep is the pause between online steps (0: none).
+	StepSleep time.Duration `toml:"step_sleep"`
+	// MaxRestarts bounds how often writes may restart a paced online
+	// copy; after that the rest is copied in one step (one read
+	// transaction, which in WAL mode does not block writers).
+	MaxRestarts int `toml:"max_restarts"`
+	// Timeout bounds one backup run.
+	Timeout time.Duration `toml:"timeout"`
+	// IncludeLogs backs up logs.db too.
+	IncludeLogs bool `toml:"include_logs"`
+}
+
 // DefaultConfig returns the defaults every stored configuration overlays.
 // Secrets are empty: [GenerateSecrets] fills them on first start.
 func DefaultConfig() *Config {
@@ -340,6 +373,17 @@ func DefaultConfig() *Config {
 			PasswordResetCooldown:        5 * time.Minute,
 			EmailChangeCooldown:          5 * time.Minute,
 		},
+		Backup: BackupConfig{
+			Enabled:      true,
+			Dir:          "backups",
+			Strategy:     backupOnline,
+			Interval:     6 * time.Hour,
+			Retention:    8,
+			PagesPerStep: 1024, // 4 MiB of 4 KiB pages
+			StepSleep:    10 * time.Millisecond,
+			MaxRestarts:  3,
+			Timeout:      time.Hour,
+		},
 	}
 }
 
@@ -386,6 +430,7 @@ func (c *Config) Validate() error {
 	c.validateJobs(bad)
 	c.validateMail(bad)
 	c.validateOAuth2(bad)
+	c.validateBackup(bad)
 	return errors.Join(errs...)
 }
 
@@ -575,6 +620,34 @@ func (c *Config) validateJobs(bad badFunc) {
 	}
 	if j.RetainFailed < 0 {
 		bad("jobs.retain_failed", "must not be negative, got %s", j.RetainFailed)
+	}
+}
+
+func (c *Config) validateBackup(bad badFunc) {
+	b := &c.Backup
+	if b.Dir == "" {
+		bad("backup.dir", "must not be empty")
+	}
+	if b.Strategy != backupOnline && b.Strategy != backupVacuum {
+		bad("backup.strategy", `must be "online" or "vacuum", got %q`, b.Strategy)
+	}
+	if b.Interval < backupCheckInterval {
+		bad("backup.interval", "must be at least %s, got %s", backupCheckInterval, b.Interval)
+	}
+	if b.Retention < 1 || b.Retention > 10000 {
+		bad("backup.retention", "must be between 1 and 10000, got %d", b.Retention)
+	}
+	if b.PagesPerStep < 1 || b.PagesPerStep > 1<<20 {
+		bad("backup.pages_per_step", "must be between 1 and 1048576, got %d", b.PagesPerStep)
+	}
+	if b.StepSleep < 0 || b.StepSleep > 10*time.Second {
+		bad("backup.step_sleep", "must be between 0 and 10s, got %s", b.StepSleep)
+	}
+	if b.MaxRestarts < 0 || b.MaxRestarts > 1000 {
+		bad("backup.max_restarts", "must be between 0 and 1000, got %d", b.MaxRestarts)
+	}
+	if b.Timeout < time.Minute {
+		bad("backup.timeout", "must be at least 1m, got %s", b.Timeout)
 	}
 }
 

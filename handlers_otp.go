@@ -21,6 +21,7 @@ func (a *App) registerOTP() {
 	a.Handle(e.RequestEmailChangeOTP, http.HandlerFunc(a.handleRequestEmailChange), requireJSON, a.RequireAuth)
 	a.Handle(e.ConfirmEmailChangeOTP, http.HandlerFunc(a.handleConfirmEmailChange), requireJSON, a.RequireAuth)
 	a.registerMail()
+	a.registerBackup()
 }
 
 // otpJWTPurpose maps a code's purpose to the purpose of the token that

@@ -57,6 +57,7 @@ func (a *App) scheduleBuiltinJobs(ctx context.Context) {
 	if err != nil && !errors.Is(err, ErrJobExists) {
 		a.Logger.Error("rip: schedule recurrent job", "job", jobTypeOTPPurge, "err", err)
 	}
+	a.scheduleBackup(ctx)
 }
 
 // runMailJob sends the mail a rip.mail job describes.

@@ -61,8 +61,10 @@ func helperMain() bool {
 	case "hold-exclusive":
 		holdExclusive(os.Getenv("RIP_TEST_DB"))
 	default:
-		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv("RIP_TEST_HELPER"))
-		os.Exit(2)
+		if err := runTestHelper(os.Getenv("RIP_TEST_HELPER")); err != nil {
+			fmt.Fprintln(os.Stderr, err, os.Getenv("RIP_TEST_HELPER"))
+			os.Exit(2)
+		}
 	}
 	return true
 }

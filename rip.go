@@ -119,6 +119,11 @@ type App struct {
 	metricsHTTP http.Handler
 	blocker     atomic.Pointer[ipBlocker] // BlockIp; replaced when block_ip's sizing changes
 	logw        *logWriter
+
+	backups *backupRunner // serializes backups; last good time and duration per database (metrics)
+	// onBackupFailure, when set, is called for a failed backup after the
+	// log line and the Notifier alarm (tests observe failures with it).
+	onBackupFailure func(db string, err error)
 }
 
 // daemon is a long-running function registered with [App.Go].
@@ -144,6 +149,7 @@ func New(opts Options) (*App, error) {
 		Cache:    NewLRU(10_000),
 		Hasher:   Argon2id{},
 		hashGate: newHashGate(max(1, runtime.NumCPU()-1)),
+		backups:  newBackupRunner(),
 	}
 	a.userCache = &userCacheView{app: a}
 	a.metrics = newAppMetrics()

@@ -33,6 +33,11 @@ var commands = []command{
 	{name: "job retry", args: "ID", summary: "put a failed job back in the queue with its attempts reset", run: jobRetry},
 	{name: "user list", summary: "list accounts, newest first (never hashes or keys)", run: userList, flags: userListFlags},
 	{name: "user revoke", args: "EMAIL", summary: "end every session, pending code and reset grant of an account", run: userRevoke},
+	{name: "backup now", summary: "back up app.db (and logs.db with backup.include_logs) into backup.dir now, with progress", run: backupNow, flags: jsonFlag},
+	{name: "backup list", summary: "list the archives in backup.dir, newest first", run: backupList, flags: jsonFlag},
+	{name: "backup verify", args: "FILE", summary: "check an archive as a restore would (gzip CRC, integrity_check, schema version); changes nothing", run: backupVerify},
+	{name: "backup restore", args: "FILE", summary: "replace app.db or logs.db with a checked archive, keeping the current one aside (server stopped)", run: backupRestore},
+	{name: "backup litestream", summary: "print a starter litestream.yml for this data directory", run: backupLitestream, flags: litestreamFlags},
 	{name: "mail test", args: "ADDRESS", summary: "send a test mail with the [smtp] settings and print the SMTP dialogue (secrets redacted)", run: mailTest, flags: mailTestFlags},
 }
 
