@@ -140,8 +140,12 @@ func loadTrivialVsBare(b *testing.B, logRequests bool) {
 }
 
 // vmHWM returns the process's peak resident set in MiB (Linux), or 0.
-func vmHWM() float64 {
-	status, err := os.ReadFile("/proc/self/status")
+func vmHWM() float64 { return vmHWMOf("self") }
+
+// vmHWMOf returns the peak resident set in MiB of process pid ("self" for
+// this one), or 0 where /proc is missing.
+func vmHWMOf(pid string) float64 {
+	status, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}

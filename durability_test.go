@@ -408,6 +408,8 @@ func runTestHelper(name string) error {
 	case "crash-app":
 		crashApp(os.Getenv("RIP_TEST_DIR"))
 		return nil
+	case "serve-rip", "serve-bare":
+		return serveHelper(name)
 	}
 	return errNoHelper
 }
