@@ -145,18 +145,8 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := addrKey(a.clientIP(r))
-	for _, b := range []struct {
-		p   budgetPolicy
-		key string
-	}{{budgetLoginAccount, email}, {budgetLoginAddr, addr}} {
-		wait, err := a.budgetCheck(r.Context(), b.p, b.key)
-		if a.writeDBError(w, err) {
-			return
-		}
-		if wait > 0 {
-			writeTooMany(w, wait)
-			return
-		}
+	if !a.loginBudgetsOK(w, r, email, addr) {
+		return
 	}
 	u, err := a.userByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -174,13 +164,7 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		a.Logger.Error("rip: verify password", "err", err)
 	}
 	if !match {
-		err := a.Write(r.Context(), func(conn *sqlite.Conn) error {
-			if err := budgetFailConn(conn, budgetLoginAccount, email, a.Now()); err != nil {
-				return err
-			}
-			return budgetFailConn(conn, budgetLoginAddr, addr, a.Now())
-		})
-		if a.writeDBError(w, err) {
+		if a.writeDBError(w, a.chargeLoginFailure(r.Context(), email, addr)) {
 			return
 		}
 		writeReply(w, codeErrInvalidCredentials, nil)
@@ -202,6 +186,37 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.writeAuthOK(w, u, a.Now())
+}
+
+// loginBudgetsOK checks the login budgets of the account (email) and the
+// client address; it answers 429 or 503 and returns false when one is
+// spent or unreadable.
+func (a *App) loginBudgetsOK(w http.ResponseWriter, r *http.Request, email, addr string) bool {
+	for _, b := range []struct {
+		p   budgetPolicy
+		key string
+	}{{budgetLoginAccount, email}, {budgetLoginAddr, addr}} {
+		wait, err := a.budgetCheck(r.Context(), b.p, b.key)
+		if a.writeDBError(w, err) {
+			return false
+		}
+		if wait > 0 {
+			writeTooMany(w, wait)
+			return false
+		}
+	}
+	return true
+}
+
+// chargeLoginFailure charges a wrong password to both login budgets in one
+// write.
+func (a *App) chargeLoginFailure(ctx context.Context, email, addr string) error {
+	return a.Write(ctx, func(conn *sqlite.Conn) error {
+		if err := budgetFailConn(conn, budgetLoginAccount, email, a.Now()); err != nil {
+			return err
+		}
+		return budgetFailConn(conn, budgetLoginAddr, addr, a.Now())
+	})
 }
 
 // upgradeHash re-hashes pw with the current hasher and stores it. The

@@ -234,18 +234,8 @@ func (a *App) handleRequestVerification(w http.ResponseWriter, r *http.Request) 
 // (429 or 503).
 func (a *App) passwordGate(w http.ResponseWriter, r *http.Request, email, pw string) (*User, bool) {
 	addr := addrKey(a.clientIP(r))
-	for _, b := range []struct {
-		p   budgetPolicy
-		key string
-	}{{budgetLoginAccount, email}, {budgetLoginAddr, addr}} {
-		wait, err := a.budgetCheck(r.Context(), b.p, b.key)
-		if a.writeDBError(w, err) {
-			return nil, false
-		}
-		if wait > 0 {
-			writeTooMany(w, wait)
-			return nil, false
-		}
+	if !a.loginBudgetsOK(w, r, email, addr) {
+		return nil, false
 	}
 	u, err := a.userByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -259,13 +249,7 @@ func (a *App) passwordGate(w http.ResponseWriter, r *http.Request, email, pw str
 	if match {
 		return u, true
 	}
-	err = a.Write(r.Context(), func(conn *sqlite.Conn) error {
-		if err := budgetFailConn(conn, budgetLoginAccount, email, a.Now()); err != nil {
-			return err
-		}
-		return budgetFailConn(conn, budgetLoginAddr, addr, a.Now())
-	})
-	return nil, !a.writeDBError(w, err)
+	return nil, !a.writeDBError(w, a.chargeLoginFailure(r.Context(), email, addr))
 }
 
 type otpConfirmBody struct {
