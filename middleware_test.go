@@ -563,3 +563,18 @@ func TestMetricsQueueAndMail(t *testing.T) {
 		}
 	})
 }
+
+// FuzzHostAllowedFastPath checks that the fast path of hostAllowed never
+// accepts a Host header the normalizing path refuses.
+func FuzzHostAllowedFastPath(f *testing.F) {
+	for _, s := range []string{"app.example.com", "app.example.com:8080", "APP.example.com", "app.example.com.", "app.example.com:",
+		"app.example.com:80x", "app.example.comx", "[::1]:80", "::1", "127.0.0.1:1", "x.app.example.com", " app.example.com"} {
+		f.Add(s)
+	}
+	allowed := []string{"app.example.com", "127.0.0.1", "::1", "*.example.org"}
+	f.Fuzz(func(t *testing.T, host string) {
+		if got, want := hostAllowed(host, allowed), hostAllowedSlow(host, allowed); got != want {
+			t.Fatalf("hostAllowed(%q) = %v, normalizing path %v", host, got, want)
+		}
+	})
+}

@@ -2,8 +2,10 @@ package rip
 
 import (
 	"bytes"
+	"hash/maphash"
 	"regexp"
 	"regexp/syntax"
+	"sync/atomic"
 )
 
 // uaMatcher is block_ua_list.list compiled for the request path. Go's
@@ -29,13 +31,30 @@ type uaMatcher struct {
 	single  [256]bool       // one-byte literals
 	pair    [1 << 10]uint64 // bitset of the first two bytes of longer literals
 	byFirst [256][][]byte   // longer literals by first byte
+
+	// Verdicts of recent User-Agents, direct-mapped by hash: real traffic
+	// repeats a few User-Agents, so most requests cost a hash and a
+	// compare. Fixed size, so random User-Agents only evict (at most
+	// uaCacheSlots × maxUAMatchBytes bytes are kept); the matcher is
+	// rebuilt with the configuration, so a reload starts empty.
+	seed  maphash.Seed
+	cache [uaCacheSlots]atomic.Pointer[uaVerdict]
+}
+
+// uaCacheSlots is the size of a matcher's verdict cache (a power of two).
+const uaCacheSlots = 256
+
+// uaVerdict is one cached User-Agent and whether it matched.
+type uaVerdict struct {
+	ua  string
+	hit bool
 }
 
 // uaMaxLiterals bounds the expanded set; larger patterns use the regexp.
 const uaMaxLiterals = 256
 
 func newUAMatcher(re *regexp.Regexp) *uaMatcher {
-	m := &uaMatcher{re: re}
+	m := &uaMatcher{re: re, seed: maphash.MakeSeed()}
 	if lits, fold, ok := uaLiteralSet(re.String()); ok {
 		m.fold = fold
 		for _, l := range lits {
@@ -55,8 +74,20 @@ func newUAMatcher(re *regexp.Regexp) *uaMatcher {
 	return m
 }
 
-// match reports whether ua (at most maxUAMatchBytes) matches the list.
+// match reports whether ua (at most maxUAMatchBytes) matches the list,
+// through the verdict cache.
 func (m *uaMatcher) match(ua string) bool {
+	slot := &m.cache[maphash.String(m.seed, ua)&(uaCacheSlots-1)]
+	if v := slot.Load(); v != nil && v.ua == ua {
+		return v.hit
+	}
+	hit := m.matchUncached(ua)
+	slot.Store(&uaVerdict{ua: ua, hit: hit})
+	return hit
+}
+
+// matchUncached is match without the cache.
+func (m *uaMatcher) matchUncached(ua string) bool {
 	if m.lits == nil {
 		return m.re.MatchString(ua)
 	}
