@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -577,4 +578,35 @@ func FuzzHostAllowedFastPath(f *testing.F) {
 			t.Fatalf("hostAllowed(%q) = %v, normalizing path %v", host, got, want)
 		}
 	})
+}
+
+// TestUAMatcherCache: verdicts through the cache equal the regexp's for
+// more distinct User-Agents than the cache holds, asked twice each (hits,
+// misses and evictions), and the cache never holds more than its slots.
+func TestUAMatcherCache(t *testing.T) {
+	re := regexp.MustCompile(`(?i)sqlmap|nikto|masscan`)
+	m := newUAMatcher(re)
+	uas := make([]string, 4*uaCacheSlots)
+	for i := range uas {
+		uas[i] = fmt.Sprintf("Mozilla/5.0 client-%d", i)
+		if i%7 == 0 {
+			uas[i] += " SQLMap/1.7"
+		}
+	}
+	for round := 0; round < 2; round++ {
+		for _, ua := range uas {
+			if got, want := m.match(ua), re.MatchString(ua); got != want {
+				t.Fatalf("round %d, %q: cached verdict %v, regexp %v", round, ua, got, want)
+			}
+		}
+	}
+	filled := 0
+	for i := range m.cache {
+		if m.cache[i].Load() != nil {
+			filled++
+		}
+	}
+	if filled == 0 || filled > uaCacheSlots {
+		t.Fatalf("%d cache slots filled", filled)
+	}
 }
