@@ -138,6 +138,41 @@ func newTokenKey() []byte {
 	return b
 }
 
+// afterCommit registers f to run when the write transaction on conn
+// ends, before the next one can begin.
+func (a *App) afterCommit(conn *sqlite.Conn, f func()) {
+	a.txHooksMu.Lock()
+	a.txHooks[conn] = append(a.txHooks[conn], f)
+	a.txHooksMu.Unlock()
+}
+
+// runTxHooks runs and forgets the functions registered for conn's
+// transaction; it is app.db's afterTx.
+func (a *App) runTxHooks(conn *sqlite.Conn) {
+	a.txHooksMu.Lock()
+	hooks := a.txHooks[conn]
+	delete(a.txHooks, conn)
+	a.txHooksMu.Unlock()
+	for _, f := range hooks {
+		f()
+	}
+}
+
+// forgetUserAfterCommit drops userID's cache entry now and again when the
+// transaction on conn has ended.
+//
+// # Security
+//
+// Deleting only inside the transaction leaves a window: a request arriving
+// before the commit reads the old, still committed row and caches it again,
+// with the old token_key, for userCacheTTL, so revoked sessions would keep
+// working that long. The second delete runs after the commit and before
+// the writer connection is released.
+func (a *App) forgetUserAfterCommit(conn *sqlite.Conn, userID string) {
+	a.userCache.Delete(userID)
+	a.afterCommit(conn, func() { a.userCache.Delete(userID) })
+}
+
 // rotateTokenKey gives userID a fresh token_key inside the caller's
 // transaction, so every token signed with the old key stops verifying.
 //
@@ -146,9 +181,10 @@ func newTokenKey() []byte {
 // The session key is HMAC(secret, email ‖ password hash ‖ token_key):
 // rotating token_key revokes every session of the account, including
 // OAuth2-only accounts that have no password hash. Called by password
-// change and reset, email change and logout-all.
+// change and reset, email change and logout-all; the cache entry is
+// dropped after the commit too ([App.forgetUserAfterCommit]).
 func (a *App) rotateTokenKey(conn *sqlite.Conn, userID string) error {
-	defer a.userCache.Delete(userID)
+	defer a.forgetUserAfterCommit(conn, userID)
 	return sqlitex.Execute(conn, "UPDATE users SET token_key = ?, updated_at = ? WHERE id = ?",
 		&sqlitex.ExecOptions{Args: []any{newTokenKey(), a.Now().UTC().Format(time.RFC3339), userID}})
 }
@@ -328,7 +364,16 @@ const maxEmailBytes = 254
 // duplicate accounts that differ only in case or spacing, and refusing
 // exotic syntax keeps CR/LF and display names out of mail headers.
 func normalizeEmail(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	// ASCII only, lower-cased byte by byte: Unicode case folding would map
+	// other mailboxes onto existing ones (the Kelvin sign K folds to "k"),
+	// and the mailer accepts ASCII addresses only.
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return "", false
+		}
+	}
+	s = asciiLower(s)
 	if len(s) == 0 || len(s) > maxEmailBytes {
 		return "", false
 	}

@@ -44,22 +44,67 @@ var (
 	budgetOAuth2Addr = budgetPolicy{Scope: "oauth2_addr", Free: 30, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
 )
 
-// budgetCheck returns how long the caller must wait before another attempt
-// under (p, key); zero means go ahead.
-func (a *App) budgetCheck(ctx context.Context, p budgetPolicy, key string) (time.Duration, error) {
-	var until int64
-	err := a.Read(ctx, func(conn *sqlite.Conn) error {
-		return sqlitex.Execute(conn, "SELECT blocked_until FROM attempt_budgets WHERE scope = ? AND key = ?", &sqlitex.ExecOptions{
-			Args: []any{p.Scope, key}, ResultFunc: func(s *sqlite.Stmt) error { until = s.ColumnInt64(0); return nil }})
+// budgetKey is one budget an attempt spends: a policy and its key.
+type budgetKey struct {
+	p   budgetPolicy
+	key string
+}
+
+// budgetTake charges one attempt to every budget in keys, in one write
+// transaction, before the attempt's work; when any is spent it charges
+// none and returns how long to wait. A successful attempt gives its
+// charge back with [budgetRefundConn] (or clears the budget with
+// [budgetResetConn]).
+//
+// # Security
+//
+// Checking in one transaction and charging in a later one let concurrent
+// attempts all pass the check before any was charged: 25 parallel wrong
+// passwords were all hashed where the budget allows 6. Charging first,
+// atomically with the check, bounds the attempts whatever the
+// concurrency.
+func (a *App) budgetTake(ctx context.Context, keys ...budgetKey) (wait time.Duration, err error) {
+	err = a.Write(ctx, func(conn *sqlite.Conn) error {
+		now := a.Now()
+		for _, k := range keys {
+			w, err := budgetWaitConn(conn, k.p, k.key, now)
+			if err != nil {
+				return err
+			}
+			wait = max(wait, w)
+		}
+		if wait > 0 {
+			return nil
+		}
+		for _, k := range keys {
+			if err := budgetFailConn(conn, k.p, k.key, now); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	now := a.Now().Unix()
-	if until > now {
+	return wait, err
+}
+
+// budgetWaitConn returns how long (p, key) is blocked at t, inside the
+// caller's transaction; zero means an attempt may go ahead.
+func budgetWaitConn(conn *sqlite.Conn, p budgetPolicy, key string, t time.Time) (time.Duration, error) {
+	var until int64
+	err := sqlitex.Execute(conn, "SELECT blocked_until FROM attempt_budgets WHERE scope = ? AND key = ?", &sqlitex.ExecOptions{
+		Args: []any{p.Scope, key}, ResultFunc: func(s *sqlite.Stmt) error { until = s.ColumnInt64(0); return nil }})
+	if now := t.Unix(); err == nil && until > now {
 		return time.Duration(until-now) * time.Second, nil
 	}
-	return 0, nil
+	return 0, err
+}
+
+// budgetRefundConn gives back one attempt charged by [App.budgetTake]
+// that succeeded, inside the caller's transaction; the block is lifted
+// when the count falls back within the free attempts.
+func budgetRefundConn(conn *sqlite.Conn, p budgetPolicy, key string) error {
+	return sqlitex.Execute(conn, `UPDATE attempt_budgets SET failures = max(failures - 1, 0),
+		blocked_until = CASE WHEN failures - 1 > ? THEN blocked_until ELSE 0 END WHERE scope = ? AND key = ?`,
+		&sqlitex.ExecOptions{Args: []any{p.Free, p.Scope, key}})
 }
 
 // budgetFailConn records one failed (or, for registration, one) attempt inside the caller's transaction.
@@ -86,6 +131,33 @@ func budgetFailConn(conn *sqlite.Conn, p budgetPolicy, key string, t time.Time) 
 	return sqlitex.Execute(conn, `INSERT INTO attempt_budgets (scope, key, failures, last_failure, blocked_until) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (scope, key) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure, blocked_until = excluded.blocked_until`,
 		&sqlitex.ExecOptions{Args: []any{p.Scope, key, failures, now, until}})
+}
+
+// budgetPolicies lists every policy, for the purge.
+var budgetPolicies = []budgetPolicy{budgetLoginAccount, budgetLoginAddr, budgetRegisterAddr,
+	budgetOTPAccount, budgetOTPRequestAddr, budgetOAuth2Addr}
+
+// budgetPurgeBatch bounds the rows one purge deletes, so a table an
+// attacker filled is emptied over several runs without a long write.
+const budgetPurgeBatch = 5000
+
+// budgetPurge deletes rows that no longer carry information: their block
+// is over and their last failure is older than the longest window, so
+// budgetFailConn would start them from zero anyway.
+//
+// # Security
+//
+// Rows are keyed by attacker-chosen strings (any e-mail, any /64), so
+// without a purge the table grows without bound.
+func budgetPurge(conn *sqlite.Conn, t time.Time) error {
+	var window time.Duration
+	for _, p := range budgetPolicies {
+		window = max(window, p.Window)
+	}
+	now := t.Unix()
+	return sqlitex.Execute(conn, `DELETE FROM attempt_budgets WHERE (scope, key) IN (
+		SELECT scope, key FROM attempt_budgets WHERE blocked_until <= ? AND last_failure < ? LIMIT ?)`,
+		&sqlitex.ExecOptions{Args: []any{now, now - int64(window/time.Second), budgetPurgeBatch}})
 }
 
 // budgetReset clears (p, key) after a success.

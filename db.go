@@ -31,6 +31,11 @@ type database struct {
 	// writer connection (metrics).
 	onLockWait func(time.Duration)
 	onBusy     func()
+	// afterTx, when set, runs after every write transaction ends
+	// (committed or not) and before the writer connection is released,
+	// so work registered by one transaction never runs before it
+	// committed or after the next one began.
+	afterTx func(conn *sqlite.Conn)
 }
 
 // dbOptions are the per-file settings applied to every connection.
@@ -188,7 +193,10 @@ func (db *database) Write(ctx context.Context, timeout time.Duration, fn func(*s
 		return db.mapErr(ctx, err)
 	}
 	defer func() { err = db.mapErr(ctx, err) }()
-	defer end(&err)
+	if db.afterTx != nil {
+		defer db.afterTx(conn)
+	}
+	defer end(&err) // runs first: the commit precedes afterTx
 	return fn(conn)
 }
 

@@ -88,10 +88,7 @@ func (a *App) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := addrKey(a.clientIP(r))
-	if wait, err := a.budgetCheck(r.Context(), budgetRegisterAddr, addr); a.writeDBError(w, err) {
-		return
-	} else if wait > 0 {
-		writeTooMany(w, wait)
+	if !a.takeBudgets(w, r, budgetKey{budgetRegisterAddr, addr}) {
 		return
 	}
 	hash, err := a.hashPassword(r.Context(), pw)
@@ -101,9 +98,6 @@ func (a *App) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = a.Write(r.Context(), func(conn *sqlite.Conn) error {
-		if err := budgetFailConn(conn, budgetRegisterAddr, addr, a.Now()); err != nil {
-			return err
-		}
 		now := a.Now().UTC().Format(time.RFC3339)
 		return sqlitex.Execute(conn, `INSERT INTO users (id, email, password, token_key, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING`,
@@ -145,7 +139,7 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := addrKey(a.clientIP(r))
-	if !a.loginBudgetsOK(w, r, email, addr) {
+	if !a.takeBudgets(w, r, budgetKey{budgetLoginAccount, email}, budgetKey{budgetLoginAddr, addr}) {
 		return
 	}
 	u, err := a.userByEmail(r.Context(), email)
@@ -164,59 +158,49 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		a.Logger.Error("rip: verify password", "err", err)
 	}
 	if !match {
-		if a.writeDBError(w, a.chargeLoginFailure(r.Context(), email, addr)) {
-			return
+		writeReply(w, codeErrInvalidCredentials, nil) // the attempt is already charged
+		return
+	}
+	err = a.Write(r.Context(), func(conn *sqlite.Conn) error {
+		if rehash && u.Verified {
+			if err := a.upgradeHash(r.Context(), conn, u, pw); err != nil {
+				return err
+			}
 		}
-		writeReply(w, codeErrInvalidCredentials, nil)
+		return a.loginSucceededConn(conn, email, addr)
+	})
+	if a.writeDBError(w, err) {
 		return
 	}
 	if !u.Verified {
 		writeReply(w, codeErrRequiredEmailVerify, nil)
 		return
 	}
-	err = a.Write(r.Context(), func(conn *sqlite.Conn) error {
-		if rehash {
-			if err := a.upgradeHash(r.Context(), conn, u, pw); err != nil {
-				return err
-			}
-		}
-		return budgetResetConn(conn, budgetLoginAccount, email)
-	})
-	if a.writeDBError(w, err) {
-		return
-	}
 	a.writeAuthOK(w, u, a.Now())
 }
 
-// loginBudgetsOK checks the login budgets of the account (email) and the
-// client address; it answers 429 or 503 and returns false when one is
-// spent or unreadable.
-func (a *App) loginBudgetsOK(w http.ResponseWriter, r *http.Request, email, addr string) bool {
-	for _, b := range []struct {
-		p   budgetPolicy
-		key string
-	}{{budgetLoginAccount, email}, {budgetLoginAddr, addr}} {
-		wait, err := a.budgetCheck(r.Context(), b.p, b.key)
-		if a.writeDBError(w, err) {
-			return false
-		}
-		if wait > 0 {
-			writeTooMany(w, wait)
-			return false
-		}
+// takeBudgets charges one attempt to each budget before the attempt's
+// work ([App.budgetTake]); it answers 429 or 503 and returns false when
+// one is spent or unreadable.
+func (a *App) takeBudgets(w http.ResponseWriter, r *http.Request, keys ...budgetKey) bool {
+	wait, err := a.budgetTake(r.Context(), keys...)
+	if a.writeDBError(w, err) {
+		return false
+	}
+	if wait > 0 {
+		writeTooMany(w, wait)
+		return false
 	}
 	return true
 }
 
-// chargeLoginFailure charges a wrong password to both login budgets in one
-// write.
-func (a *App) chargeLoginFailure(ctx context.Context, email, addr string) error {
-	return a.Write(ctx, func(conn *sqlite.Conn) error {
-		if err := budgetFailConn(conn, budgetLoginAccount, email, a.Now()); err != nil {
-			return err
-		}
-		return budgetFailConn(conn, budgetLoginAddr, addr, a.Now())
-	})
+// loginSucceededConn settles the login budgets after a matching password:
+// the account's is cleared and the address gets its charge back.
+func (a *App) loginSucceededConn(conn *sqlite.Conn, email, addr string) error {
+	if err := budgetResetConn(conn, budgetLoginAccount, email); err != nil {
+		return err
+	}
+	return budgetRefundConn(conn, budgetLoginAddr, addr)
 }
 
 // upgradeHash re-hashes pw with the current hasher and stores it. The
@@ -227,7 +211,7 @@ func (a *App) upgradeHash(ctx context.Context, conn *sqlite.Conn, u *User, pw st
 	if err != nil {
 		return err
 	}
-	defer a.userCache.Delete(u.ID)
+	defer a.forgetUserAfterCommit(conn, u.ID)
 	if err := sqlitex.Execute(conn, "UPDATE users SET password = ?, updated_at = ? WHERE id = ?",
 		&sqlitex.ExecOptions{Args: []any{h, a.Now().UTC().Format(time.RFC3339), u.ID}}); err != nil {
 		return err

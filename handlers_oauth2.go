@@ -151,18 +151,12 @@ func (a *App) handleAuthWithOAuth2(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := addrKey(a.clientIP(r))
-	fail := func(code string) {
-		err := a.Write(r.Context(), func(conn *sqlite.Conn) error { return budgetFailConn(conn, budgetOAuth2Addr, addr, a.Now()) })
-		if !a.writeDBError(w, err) {
-			writeReply(w, code, nil)
-		}
-	}
-	if wait, err := a.budgetCheck(r.Context(), budgetOAuth2Addr, addr); a.writeDBError(w, err) {
-		return
-	} else if wait > 0 {
-		writeTooMany(w, wait)
+	// The attempt is charged before any work and given back on success
+	// (budgetTake), so concurrent attempts cannot outrun the budget.
+	if !a.takeBudgets(w, r, budgetKey{budgetOAuth2Addr, addr}) {
 		return
 	}
+	fail := func(code string) { writeReply(w, code, nil) }
 	if len(req.Code) > oauth2MaxCodeBytes || len(req.Provider) > 32 || !pkceValidVerifier(req.CodeVerifier) {
 		fail(codeErrInvalidInput)
 		return
@@ -217,6 +211,10 @@ func (a *App) handleAuthWithOAuth2(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.Logger.Error("rip: oauth2 account", "provider", p.name, "err", err)
 		writeReply(w, codeErrOAuth2Database, nil)
+		return
+	}
+	err = a.Write(r.Context(), func(conn *sqlite.Conn) error { return budgetRefundConn(conn, budgetOAuth2Addr, addr) })
+	if a.writeDBError(w, err) {
 		return
 	}
 	a.writeAuthOK(w, u, a.Now())

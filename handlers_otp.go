@@ -67,19 +67,10 @@ func (a *App) writeOTPIssued(w http.ResponseWriter, p otpPurpose, id string, c j
 	writeReply(w, codeOKOTPTokenIssued, map[string]string{"verification_token": tok})
 }
 
-// otpRequestBudget checks and charges the client address's budget of
-// code requests; it answers 429 and returns false when it is spent.
-func (a *App) otpRequestBudget(w http.ResponseWriter, r *http.Request) (string, bool) {
-	addr := addrKey(a.clientIP(r))
-	wait, err := a.budgetCheck(r.Context(), budgetOTPRequestAddr, addr)
-	if a.writeDBError(w, err) {
-		return "", false
-	}
-	if wait > 0 {
-		writeTooMany(w, wait)
-		return "", false
-	}
-	return addr, true
+// otpRequestBudget charges a code request to the client address's
+// budget; it answers 429 or 503 and returns false when it is spent.
+func (a *App) otpRequestBudget(w http.ResponseWriter, r *http.Request) bool {
+	return a.takeBudgets(w, r, budgetKey{budgetOTPRequestAddr, addrKey(a.clientIP(r))})
 }
 
 // Errors an otpAttempt action returns to roll back and answer:
@@ -112,16 +103,14 @@ func (a *App) otpAttempt(w http.ResponseWriter, r *http.Request, p otpPurpose, t
 		writeReply(w, codeErrInvalidOTP, nil)
 		return nil
 	}
-	wait, err := a.budgetCheck(r.Context(), budgetOTPAccount, c.Email)
-	if a.writeDBError(w, err) {
-		return nil
-	}
-	if wait > 0 {
-		writeTooMany(w, wait)
-		return nil
-	}
 	var user *User
-	err = a.Write(r.Context(), func(conn *sqlite.Conn) error {
+	var wait time.Duration
+	err := a.Write(r.Context(), func(conn *sqlite.Conn) (err error) {
+		// The budget is read and charged in this one transaction, so
+		// concurrent guesses cannot all pass the check first.
+		if wait, err = budgetWaitConn(conn, budgetOTPAccount, c.Email, a.Now()); err != nil || wait > 0 {
+			return err
+		}
 		row, match, err := a.otpConsume(conn, p, c.OTPID, code)
 		if err != nil {
 			return err
@@ -143,6 +132,9 @@ func (a *App) otpAttempt(w http.ResponseWriter, r *http.Request, p otpPurpose, t
 		return nil
 	})
 	switch {
+	case err == nil && wait > 0:
+		writeTooMany(w, wait)
+		return nil
 	case errors.Is(err, errOTPRejected):
 		writeReply(w, codeErrInvalidOTP, nil)
 		return nil
@@ -193,8 +185,7 @@ func (a *App) handleRequestVerification(w http.ResponseWriter, r *http.Request) 
 		writeReply(w, codeErrWeakPassword, nil)
 		return
 	}
-	addr, ok := a.otpRequestBudget(w, r)
-	if !ok {
+	if !a.otpRequestBudget(w, r) {
 		return
 	}
 	u, ok := a.passwordGate(w, r, email, pw)
@@ -212,9 +203,6 @@ func (a *App) handleRequestVerification(w http.ResponseWriter, r *http.Request) 
 	var id string
 	var cooled bool
 	err = a.Write(r.Context(), func(conn *sqlite.Conn) (err error) {
-		if err := budgetFailConn(conn, budgetOTPRequestAddr, addr, a.Now()); err != nil {
-			return err
-		}
 		id, cooled, err = a.otpIssue(conn, otpRequest{Purpose: otpVerification, UserID: u.ID, UserKey: u.tokenKey, Email: u.Email, Send: true})
 		return err
 	})
@@ -234,7 +222,7 @@ func (a *App) handleRequestVerification(w http.ResponseWriter, r *http.Request) 
 // (429 or 503).
 func (a *App) passwordGate(w http.ResponseWriter, r *http.Request, email, pw string) (*User, bool) {
 	addr := addrKey(a.clientIP(r))
-	if !a.loginBudgetsOK(w, r, email, addr) {
+	if !a.takeBudgets(w, r, budgetKey{budgetLoginAccount, email}, budgetKey{budgetLoginAddr, addr}) {
 		return nil, false
 	}
 	u, err := a.userByEmail(r.Context(), email)
@@ -246,10 +234,11 @@ func (a *App) passwordGate(w http.ResponseWriter, r *http.Request, email, pw str
 	if err != nil {
 		a.Logger.Error("rip: verify password", "err", err)
 	}
-	if match {
-		return u, true
+	if !match {
+		return nil, true // the attempt is already charged
 	}
-	return nil, !a.writeDBError(w, a.chargeLoginFailure(r.Context(), email, addr))
+	err = a.Write(r.Context(), func(conn *sqlite.Conn) error { return a.loginSucceededConn(conn, email, addr) })
+	return u, !a.writeDBError(w, err)
 }
 
 type otpConfirmBody struct {
@@ -318,8 +307,7 @@ func (a *App) handleRequestPasswordReset(w http.ResponseWriter, r *http.Request)
 		writeReply(w, codeErrInvalidInput, nil)
 		return
 	}
-	addr, ok := a.otpRequestBudget(w, r)
-	if !ok {
+	if !a.otpRequestBudget(w, r) {
 		return
 	}
 	u, err := a.userByEmail(r.Context(), email)
@@ -333,9 +321,6 @@ func (a *App) handleRequestPasswordReset(w http.ResponseWriter, r *http.Request)
 	}
 	var id string
 	err = a.Write(r.Context(), func(conn *sqlite.Conn) (err error) {
-		if err := budgetFailConn(conn, budgetOTPRequestAddr, addr, a.Now()); err != nil {
-			return err
-		}
 		id, _, err = a.otpIssue(conn, req2)
 		return err
 	})
@@ -526,8 +511,7 @@ func (a *App) handleRequestEmailChange(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		pw = req.Password[:min(len(req.Password), maxPasswordBytes)]
 	}
-	addr, ok := a.otpRequestBudget(w, r)
-	if !ok {
+	if !a.otpRequestBudget(w, r) {
 		return
 	}
 	checked, ok := a.passwordGate(w, r, u.Email, pw)
@@ -549,9 +533,6 @@ func (a *App) handleRequestEmailChange(w http.ResponseWriter, r *http.Request) {
 	}
 	var id string
 	err = a.Write(r.Context(), func(conn *sqlite.Conn) (err error) {
-		if err := budgetFailConn(conn, budgetOTPRequestAddr, addr, a.Now()); err != nil {
-			return err
-		}
 		id, _, err = a.otpIssue(conn, otpRequest{Purpose: otpEmailChange, UserID: u.ID, UserKey: checked.tokenKey,
 			Email: u.Email, NewEmail: newEmail, Send: other == nil})
 		return err

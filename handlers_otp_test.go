@@ -533,3 +533,28 @@ func TestMailJobOutcomes(t *testing.T) {
 		})
 	}
 }
+
+// TestOTPRepeatRequestUsesMailedCode: a repeat request inside the cooldown
+// sends no mail and answers a token with a new id, which still verifies the
+// code mailed for the first request (an alias row); the code stays single
+// use across both tokens.
+func TestOTPRepeatRequestUsesMailedCode(t *testing.T) {
+	ta, url, rec := otpApp(t)
+	registerVerified(t, ta, url, "rita@example.com")
+	request := func() string {
+		return call(t, "POST", url+"/api/request-password-reset-otp", map[string]string{"email": "rita@example.com"}).
+			expect(t, 200, codeOKOTPTokenIssued).field(t, "verification_token")
+	}
+	first := request()
+	code := mailCode(t, rec.next(t).Text)
+	second := request()
+	rec.none(t, 100*time.Millisecond)
+	if first == second {
+		t.Fatal("the repeat request got the same token")
+	}
+	verify := func(tok string) reply {
+		return call(t, "POST", url+"/api/verify-password-reset-otp", map[string]string{"otp": code, "verification_token": tok})
+	}
+	verify(second).expect(t, 202, codeOKPasswordResetOTPVerified)
+	verify(first).expect(t, 401, codeErrInvalidOTP)
+}

@@ -14,7 +14,7 @@ import (
 // Job types of rip's own background work.
 const (
 	jobTypeMail     = "rip.mail"      // one account mail; payload mailJob
-	jobTypeOTPPurge = "rip.otp_purge" // recurrent: scrub expired codes, delete old rows
+	jobTypeOTPPurge = "rip.otp_purge" // recurrent: scrub expired codes, delete old code and budget rows
 )
 
 // otpPurgeInterval is how often expired codes are scrubbed; a code whose
@@ -46,7 +46,12 @@ func (a *App) enqueueMail(conn *sqlite.Conn, m mailJob) error {
 func (a *App) registerMail() {
 	a.HandleJob(jobTypeMail, a.runMailJob)
 	a.HandleJob(jobTypeOTPPurge, func(ctx context.Context, _ *Job) error {
-		return a.Write(ctx, func(conn *sqlite.Conn) error { return otpPurge(conn, a.Now()) })
+		return a.Write(ctx, func(conn *sqlite.Conn) error {
+			if err := otpPurge(conn, a.Now()); err != nil {
+				return err
+			}
+			return budgetPurge(conn, a.Now())
+		})
 	})
 }
 

@@ -35,6 +35,7 @@ const (
 // otpRow is one row of the otps table.
 type otpRow struct {
 	ID, UserID, Email, NewEmail string
+	AliasOf                     string // the row whose code this one stands for; "" for none
 	Purpose                     otpPurpose
 	CodeHash, UserKey           []byte
 	Attempts                    int
@@ -153,26 +154,29 @@ func otpHash(secret []byte, id, code string) []byte {
 }
 
 // otpIssue stores a code for req inside the caller's transaction and
-// queues its mail. It returns the id the client's token refers to.
-// cooled reports that a mail for the same purpose went to the same
-// address within the cooldown: then no new mail is sent, and the id is
-// that of the live code already mailed to the same account when there is
-// one (so a client that lost its token can still use the mailed code),
-// or of a new row without a code.
+// queues its mail. It returns the id the client's token refers to, a new
+// one on every call. cooled reports that a mail for the same purpose went
+// to the same address within the cooldown: then no new mail is sent, and
+// the new row is an alias of the live code already mailed to the same
+// account when there is one (so a client that lost its token can still
+// use the mailed code), or a row without a code.
 //
 // # Security
 //
-// Known and unknown addresses take the same path: a row and a mail job
-// are written either way, and for an unknown address the row has no user
-// and no code, so it can never verify and its job sends nothing. The
-// cooldown is sliding and per address, so repeated requests cannot mail
-// an inbox more than once per cooldown.
+// Known and unknown addresses take the same path: a new row and a mail
+// job are written every time, and for an unknown address the row has no
+// user and no code, so it can never verify and its job sends nothing.
+// The id is new on every request whatever the address: reusing the live
+// row's id for a repeat request let anyone tell registered addresses
+// from unknown ones by comparing two tokens. The cooldown is sliding and
+// per address, so repeated requests cannot mail an inbox more than once
+// per cooldown.
 func (a *App) otpIssue(conn *sqlite.Conn, req otpRequest) (id string, cooled bool, err error) {
 	cfg := a.Config()
 	now := a.Now()
 	live, cooled, err := otpRecent(conn, req, now.Add(-otpCooldown(cfg, req.Purpose)).Unix(), now.Unix())
-	if err != nil || live != "" {
-		return live, cooled, err
+	if err != nil {
+		return "", false, err
 	}
 	var rid [16]byte
 	rand.Read(rid[:])
@@ -183,10 +187,10 @@ func (a *App) otpIssue(conn *sqlite.Conn, req otpRequest) (id string, cooled boo
 	if send {
 		plain = code
 	}
-	err = sqlitex.Execute(conn, `INSERT INTO otps (id, purpose, user_id, user_key, email, new_email, recipient, code_hash, code, sent, expires_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
+	err = sqlitex.Execute(conn, `INSERT INTO otps (id, purpose, user_id, user_key, email, new_email, recipient, code_hash, code, sent, alias_of, expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
 		id, string(req.Purpose), req.UserID, req.UserKey, req.Email, req.NewEmail, req.recipient(), otpHash(otpSecret(cfg, req.Purpose), id, code),
-		plain, send, now.Add(otpTTL(cfg, req.Purpose)).Unix(), now.Unix()}})
+		plain, send, live, now.Add(otpTTL(cfg, req.Purpose)).Unix(), now.Unix()}})
 	if err != nil {
 		return "", false, err
 	}
@@ -224,24 +228,39 @@ func otpRecent(conn *sqlite.Conn, req otpRequest, since, now int64) (live string
 // format is checked by the caller before any lookup.
 func (a *App) otpConsume(conn *sqlite.Conn, p otpPurpose, id, code string) (row *otpRow, ok bool, err error) {
 	now := a.Now().Unix()
-	err = sqlitex.Execute(conn, `SELECT id, purpose, user_id, user_key, email, new_email, code_hash, attempts, consumed_at IS NOT NULL, expires_at
-		FROM otps WHERE id = ?`, &sqlitex.ExecOptions{Args: []any{id}, ResultFunc: func(s *sqlite.Stmt) error {
-		row = &otpRow{ID: s.ColumnText(0), Purpose: otpPurpose(s.ColumnText(1)), UserID: s.ColumnText(2),
-			UserKey: columnBytes(s, 3), Email: s.ColumnText(4), NewEmail: s.ColumnText(5), CodeHash: columnBytes(s, 6),
-			Attempts: s.ColumnInt(7), Consumed: s.ColumnBool(8), Expires: s.ColumnInt64(9)}
-		return nil
-	}})
+	row, err = otpLoad(conn, id)
+	if err == nil && row != nil && row.AliasOf != "" {
+		// A repeat request's row stands for the live code mailed before:
+		// the code, its attempts and its use are the original row's.
+		alias := row
+		if row, err = otpLoad(conn, alias.AliasOf); row != nil && (row.Purpose != alias.Purpose || row.UserID != alias.UserID) {
+			row = nil
+		}
+	}
 	if err != nil || row == nil || row.Purpose != p || row.UserID == "" || row.Consumed ||
 		row.Attempts >= otpMaxAttempts || now >= row.Expires {
 		return nil, false, err
 	}
-	if !hmac.Equal(otpHash(otpSecret(a.Config(), p), id, code), row.CodeHash) {
+	if !hmac.Equal(otpHash(otpSecret(a.Config(), p), row.ID, code), row.CodeHash) {
 		err = sqlitex.Execute(conn, "UPDATE otps SET attempts = attempts + 1, code = CASE WHEN attempts + 1 >= ? THEN NULL ELSE code END WHERE id = ?",
-			&sqlitex.ExecOptions{Args: []any{otpMaxAttempts, id}})
+			&sqlitex.ExecOptions{Args: []any{otpMaxAttempts, row.ID}})
 		return nil, false, err
 	}
-	err = sqlitex.Execute(conn, "UPDATE otps SET consumed_at = ?, code = NULL WHERE id = ?", &sqlitex.ExecOptions{Args: []any{now, id}})
+	err = sqlitex.Execute(conn, "UPDATE otps SET consumed_at = ?, code = NULL WHERE id = ?", &sqlitex.ExecOptions{Args: []any{now, row.ID}})
 	return row, err == nil, err
+}
+
+// otpLoad reads row id of otps (nil if there is none).
+func otpLoad(conn *sqlite.Conn, id string) (*otpRow, error) {
+	var row *otpRow
+	err := sqlitex.Execute(conn, `SELECT id, purpose, user_id, user_key, email, new_email, code_hash, attempts, consumed_at IS NOT NULL, expires_at, alias_of
+		FROM otps WHERE id = ?`, &sqlitex.ExecOptions{Args: []any{id}, ResultFunc: func(s *sqlite.Stmt) error {
+		row = &otpRow{ID: s.ColumnText(0), Purpose: otpPurpose(s.ColumnText(1)), UserID: s.ColumnText(2),
+			UserKey: columnBytes(s, 3), Email: s.ColumnText(4), NewEmail: s.ColumnText(5), CodeHash: columnBytes(s, 6),
+			Attempts: s.ColumnInt(7), Consumed: s.ColumnBool(8), Expires: s.ColumnInt64(9), AliasOf: s.ColumnText(10)}
+		return nil
+	}})
+	return row, err
 }
 
 // otpUser reads the account row's code is for inside the caller's

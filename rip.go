@@ -102,8 +102,10 @@ type App struct {
 	closed   sync.Once
 
 	userCache *userCacheView // a.Cache under the "user:" prefix
-	hashGate  *hashGate      // caps concurrent password hashing
-	dummyHash dummyHash      // hash checked for unknown accounts
+	txHooksMu sync.Mutex
+	txHooks   map[*sqlite.Conn][]func() // run when a write transaction ends (auth.go)
+	hashGate  *hashGate                 // caps concurrent password hashing
+	dummyHash dummyHash                 // hash checked for unknown accounts
 
 	mailTplOnce sync.Once // parses MailTemplates
 	mailTpl     *mailTemplates
@@ -266,6 +268,8 @@ func (a *App) open() error {
 	}
 	a.boot = cfg
 	a.cfg.Store(cfg)
+	a.txHooks = map[*sqlite.Conn][]func(){}
+	a.dbs.app.afterTx = a.runTxHooks
 	a.metrics.setConfigGeneration(int64(gen.Generation))
 	a.Logger.Info("rip: configuration loaded", "generation", gen.Generation, "db", o.DB)
 	return nil

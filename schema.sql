@@ -124,3 +124,8 @@ CREATE TABLE oauth2_used_states (
     expires_at INTEGER NOT NULL              -- unix seconds: state exp plus the JWT leeway
 ) WITHOUT ROWID;
 CREATE INDEX oauth2_used_states_expires ON oauth2_used_states (expires_at);
+
+-- migrate: app 6 otp_aliases
+-- A repeat code request inside the cooldown gets a new row that stands for
+-- the live code already mailed (see otpIssue), so every token names a new id.
+ALTER TABLE otps ADD COLUMN alias_of TEXT NOT NULL DEFAULT '';

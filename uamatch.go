@@ -239,6 +239,8 @@ func uaFoldClosed(r *syntax.Regexp) bool {
 	return true
 }
 
+// asciiLower lower-cases the ASCII letters of s and leaves every other
+// byte alone (no Unicode case folding).
 func asciiLower(s string) string {
 	b := []byte(s)
 	for i, c := range b {
