@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -520,17 +521,29 @@ func parseBackupName(name string) (BackupInfo, bool) {
 	return BackupInfo{DB: m[1], Time: t, Strategy: m[3]}, true
 }
 
-// pruneBackups deletes the archives of stem beyond the newest keep. It
-// runs only after a new archive is in place, so it never leaves fewer
-// than keep good ones because of a failure.
-func pruneBackups(dir, stem string, keep int) ([]string, error) {
+// pruneBackups deletes the archives of stem beyond the newest keep,
+// never the one at path just written. It runs only after that archive is
+// in place, so it never leaves fewer than keep good ones because of a
+// failure.
+//
+// # Security
+//
+// "Newest" is the time in the file name, which a clock stepped back (or a
+// file copied from another host) can put in the future: the archive just
+// written is kept whatever its name says, and the others share the
+// remaining keep−1 places.
+func pruneBackups(dir, stem, path string, keep int) ([]string, error) {
 	all, err := listBackups(dir, stem)
-	if err != nil || len(all) <= keep {
+	if err != nil {
 		return nil, err
+	}
+	others := slices.DeleteFunc(all, func(b BackupInfo) bool { return b.Path == path })
+	if len(others) <= max(keep-1, 0) {
+		return nil, nil
 	}
 	var removed []string
 	var errs []error
-	for _, b := range all[keep:] {
+	for _, b := range others[max(keep-1, 0):] {
 		if err := os.Remove(b.Path); err != nil {
 			errs = append(errs, err)
 			continue
@@ -598,8 +611,15 @@ func (a *App) runBackupJob(ctx context.Context, _ *Job) error {
 			continue
 		}
 		stem := dbStem(t.db.path)
-		if have, _ := listBackups(dir, stem); len(have) > 0 && now.Sub(have[0].Time) < cfg.Interval {
-			continue
+		if have, _ := listBackups(dir, stem); len(have) > 0 {
+			// An archive dated in the future (the clock was stepped back)
+			// does not count as recent: skipping on it would stop backups
+			// silently until the clock caught up.
+			if age := now.Sub(have[0].Time); age >= 0 && age < cfg.Interval {
+				continue
+			} else if age < 0 {
+				a.Logger.Warn("rip: newest backup is dated in the future; backing up anyway", "db", t.name, "path", have[0].Path)
+			}
 		}
 		if _, err := a.backupOne(bctx, t.db, t.name, cfg, now, nil); err != nil {
 			errs = append(errs, err)
@@ -627,7 +647,7 @@ func (a *App) backupOne(ctx context.Context, db *database, name string, cfg Back
 		a.metrics.backupSucceeded(now.Add(info.Duration), info.Duration)
 	}
 	a.Logger.Info("rip: backup written", "db", name, "path", info.Path, "bytes", info.Bytes, "db_bytes", info.DBBytes, "duration", info.Duration)
-	removed, err := pruneBackups(dir, info.DB, cfg.Retention)
+	removed, err := pruneBackups(dir, info.DB, info.Path, cfg.Retention)
 	if len(removed) > 0 {
 		a.Logger.Info("rip: pruned old backups", "db", name, "removed", removed)
 	}
@@ -683,7 +703,7 @@ func (ad *Admin) BackupNow(ctx context.Context, progress BackupProgress) ([]Back
 			return out, err
 		}
 		out = append(out, info)
-		if _, err := pruneBackups(dir, info.DB, b.Retention); err != nil {
+		if _, err := pruneBackups(dir, info.DB, info.Path, b.Retention); err != nil {
 			return out, err
 		}
 	}

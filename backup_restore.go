@@ -2,6 +2,8 @@ package rip
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -131,7 +133,11 @@ func RestoreBackup(opts Options, path string, progress BackupProgress) (aside st
 	}
 	defer removeDBFiles(tmp) // a no-op once renamed into place
 	if _, err := os.Stat(target); err == nil {
-		aside = target + ".before-restore-" + time.Now().UTC().Format(backupTimestamp)
+		// The random suffix keeps two restores within one second from
+		// renaming over the database the first one kept aside.
+		var rnd [4]byte
+		rand.Read(rnd[:])
+		aside = target + ".before-restore-" + time.Now().UTC().Format(backupTimestamp) + "-" + hex.EncodeToString(rnd[:])
 		// The database and its WAL move together, under matching names,
 		// so the set kept aside is still a consistent database.
 		for _, s := range []string{"", "-wal", "-shm", "-journal"} {

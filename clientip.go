@@ -35,7 +35,10 @@ func clientIP(r *http.Request, header string, trusted []netip.Prefix) netip.Addr
 			if err != nil {
 				return ip
 			}
-			ip = a.Unmap()
+			// A zone ("fe80::1%eth0") names an interface of the sender's
+			// host, not a client, and may hold any bytes: it is dropped so
+			// it can reach neither a log record nor a budget key.
+			ip = a.Unmap().WithZone("")
 			if !inPrefixes(ip, trusted) {
 				return ip
 			}

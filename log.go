@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,13 +56,16 @@ type logWriter struct {
 	flushSize int
 	interval  time.Duration
 
-	stopped   atomic.Bool
-	dropped   atomic.Uint64
-	written   atomic.Uint64
-	cancel    context.CancelFunc
-	done      chan struct{} // closed when run returns; nil if never started
-	stopOnce  sync.Once
-	lastError time.Time // run goroutine (or stop) only
+	stopped atomic.Bool
+	// lastFailed reports that the latest flush could not write (stop ends
+	// its drain on it).
+	lastFailed atomic.Bool
+	dropped    atomic.Uint64
+	written    atomic.Uint64
+	cancel     context.CancelFunc
+	done       chan struct{} // closed when run returns; nil if never started
+	stopOnce   sync.Once
+	lastError  time.Time // run goroutine (or stop) only
 }
 
 func newLogWriter(db *database, c *LogConfig, fallback slog.Handler, m *appMetrics, now func() time.Time, retention func() time.Duration) *logWriter {
@@ -160,8 +164,10 @@ func (lw *logWriter) drain(batch []logRecord) []logRecord {
 }
 
 // stop ends the writer: the goroutine (if started) returns, then
-// everything still queued is written, bounded by logFlushTimeout per
-// batch. Later records go to the fallback handler.
+// everything still queued is written. A batch that fails (logs.db locked
+// past logFlushTimeout) ends the drain: the rest is dropped and counted,
+// so shutdown waits at most one flush timeout for logs, not one per
+// queued batch. Later records go to the fallback handler.
 func (lw *logWriter) stop() {
 	lw.stopOnce.Do(func() {
 		if lw.done != nil {
@@ -169,8 +175,38 @@ func (lw *logWriter) stop() {
 			<-lw.done
 		}
 		lw.stopped.Store(true)
-		lw.drain(make([]logRecord, 0, lw.flushSize))
+		batch := make([]logRecord, 0, lw.flushSize)
+		for {
+			select {
+			case rec := <-lw.ch:
+				batch = append(batch, rec)
+				if len(batch) < lw.flushSize {
+					continue
+				}
+			default:
+			}
+			if len(batch) == 0 {
+				return
+			}
+			if batch = lw.flush(batch); lw.lastFailed.Load() {
+				lw.dropQueued()
+				return
+			}
+		}
 	})
+}
+
+// dropQueued discards the queued records, counting them as dropped.
+func (lw *logWriter) dropQueued() {
+	for {
+		select {
+		case <-lw.ch:
+			lw.dropped.Add(1)
+			lw.metrics.incLogDropped()
+		default:
+			return
+		}
+	}
 }
 
 // logInsertRows is how many records one INSERT statement carries: one
@@ -215,6 +251,7 @@ func (lw *logWriter) flush(batch []logRecord) []logRecord {
 		}
 		return nil
 	})
+	lw.lastFailed.Store(err != nil)
 	if err != nil {
 		lw.dropped.Add(uint64(len(batch)))
 		for range batch {
@@ -427,16 +464,26 @@ func logSecretName(name string) bool {
 	return false
 }
 
+// logSecretParam reports whether a raw query parameter name, as written
+// or percent-decoded (handlers see the decoded one: "%74oken" is
+// "token"), looks like a secret.
+func logSecretParam(raw string) bool {
+	if logSecretName(raw) {
+		return true
+	}
+	name, err := url.QueryUnescape(raw)
+	return err == nil && name != raw && logSecretName(name)
+}
+
 // logRedactQuery replaces the values of secret-looking parameters; a
 // query without any is returned as is, without allocating.
 func logRedactQuery(q string) string {
-	secret := logSecretName
 	found := false
 	for rest := q; rest != "" && !found; {
 		var pair string
 		pair, rest, _ = strings.Cut(rest, "&")
 		name, _, ok := strings.Cut(pair, "=")
-		found = ok && secret(name)
+		found = ok && logSecretParam(name)
 	}
 	if !found {
 		return q
@@ -447,7 +494,7 @@ func logRedactQuery(q string) string {
 		if i > 0 {
 			out.WriteByte('&')
 		}
-		if name, _, ok := strings.Cut(pair, "="); ok && secret(name) {
+		if name, _, ok := strings.Cut(pair, "="); ok && logSecretParam(name) {
 			out.WriteString(name)
 			out.WriteString("=REDACTED")
 			redacted = true

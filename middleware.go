@@ -56,11 +56,10 @@ func (a *App) edge(next http.Handler) http.Handler {
 		}
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
+				if v == http.ErrAbortHandler || !a.recoverer(e, r, v) {
 					a.observe(e, r)
-					panic(v)
+					panic(http.ErrAbortHandler)
 				}
-				a.recoverer(e, r, v)
 			}
 			a.observe(e, r)
 		}()
@@ -171,14 +170,17 @@ func (a *App) observe(e *edgeRequest, r *http.Request) {
 // Without it net/http drops the connection and nothing reaches the log
 // database; the stack goes to the log only, never to the client, and the
 // headers a handler set before panicking are discarded so none of its
-// partial answer leaks. http.ErrAbortHandler is re-raised by [App.edge]:
-// it is net/http's way to abort a response on purpose.
-func (a *App) recoverer(e *edgeRequest, r *http.Request, v any) {
+// partial answer leaks. When the handler had already started its answer,
+// recoverer returns false and [App.edge] raises http.ErrAbortHandler, so
+// net/http drops the connection: the client sees a broken response, never
+// a truncated body that looks complete. http.ErrAbortHandler itself (a
+// handler aborting on purpose) is re-raised as is.
+func (a *App) recoverer(e *edgeRequest, r *http.Request, v any) bool {
 	a.Logger.Error("rip: handler panicked", "method", r.Method, "path", truncate(r.URL.Path, 256), "panic", v, "stack", string(debug.Stack()))
 	a.notify(Notification{Type: "alarm", Source: "http", Message: "handler panicked",
 		Fields: map[string]string{"method": r.Method, "path": truncate(r.URL.Path, 256), "panic": truncate(fmt.Sprint(v), 512)}})
 	if e.status != 0 {
-		return // the answer has started; net/http closes the connection
+		return false // the answer has started: abort the connection
 	}
 	h := e.Header()
 	sts := h.Get("Strict-Transport-Security")
@@ -187,6 +189,7 @@ func (a *App) recoverer(e *edgeRequest, r *http.Request, v any) {
 		h.Set("Strict-Transport-Security", sts)
 	}
 	writeReply(e, codeErrInternal, nil)
+	return true
 }
 
 // guardHSTS sets Strict-Transport-Security on TLS responses.

@@ -262,8 +262,8 @@ func jobPrepare(spec JobSpec, now time.Time, defaultMax int) (jobRow, error) {
 
 const (
 	jobInsertSQL = `INSERT INTO job_queue
-    (type, payload, unique_key, priority, scheduled_for, interval_ms, max_attempts, created_at, updated_at)
-VALUES (:type, :payload, :key, :priority, :at, :interval, :max, :now, :now)
+    (type, payload, unique_key, priority, scheduled_for, grid_at, interval_ms, max_attempts, created_at, updated_at)
+VALUES (:type, :payload, :key, :priority, :at, :at, :interval, :max, :now, :now)
 ON CONFLICT DO NOTHING
 RETURNING id`
 	jobLiveKeySQL = `SELECT id FROM job_queue
@@ -301,6 +301,10 @@ type jobClaim struct {
 	worker       string
 	intervalMS   int64
 	scheduledFor int64 // unix ms
+	// gridAt is the recurrent schedule's current grid point (unix ms): a
+	// retry moves scheduledFor but not the grid, so later runs stay on
+	// At + k·Interval. 0 in rows enqueued before the column existed.
+	gridAt int64
 }
 
 // The claim statement. The IN list over every priority level lets SQLite
@@ -322,7 +326,7 @@ WHERE id IN (
       AND scheduled_for <= :now
     ORDER BY priority DESC, scheduled_for, id
     LIMIT %d)
-RETURNING id, type, payload, attempts, max_attempts, interval_ms, scheduled_for`
+RETURNING id, type, payload, attempts, max_attempts, interval_ms, scheduled_for, grid_at`
 
 // jobClaimDue claims up to n due jobs for worker with a lease until
 // now+lease, after returning expired leases to the queue. The caller
@@ -342,7 +346,7 @@ func jobClaimDue(conn *sqlite.Conn, now time.Time, worker string, n int, lease t
 	err := sqlitex.Execute(conn, fmt.Sprintf(jobClaimSQL, max(n, 0)), &sqlitex.ExecOptions{
 		Named: map[string]any{":lease_end": now.Add(lease).UnixMilli(), ":worker": worker, ":now": now.UnixMilli()},
 		ResultFunc: func(s *sqlite.Stmt) error {
-			c := &jobClaim{worker: worker, intervalMS: s.ColumnInt64(5), scheduledFor: s.ColumnInt64(6)}
+			c := &jobClaim{worker: worker, intervalMS: s.ColumnInt64(5), scheduledFor: s.ColumnInt64(6), gridAt: s.ColumnInt64(7)}
 			c.ID, c.Type, c.Attempt, c.MaxAttempts = s.ColumnInt64(0), s.ColumnText(1), s.ColumnInt(3), s.ColumnInt(4)
 			c.Payload = []byte(s.ColumnText(2))
 			out = append(out, c)
@@ -368,7 +372,11 @@ WHERE status = 'running' AND locked_until <= :now AND attempts >= max_attempts A
 SET status = 'pending', updated_at = :now, worker_id = '', locked_until = 0,
     last_error = 'rip: lease expired without a result on attempt ' || attempts || ' of ' || max_attempts ||
                  ' (worker ' || worker_id || ' stopped, or its handler overran jobs.lease)',
-    scheduled_for = CASE WHEN attempts >= max_attempts THEN :now + interval_ms ELSE :now END,
+    -- a recurrent job out of attempts waits for its next grid point (jobNextRun)
+    scheduled_for = CASE WHEN attempts >= max_attempts THEN
+        (CASE grid_at WHEN 0 THEN scheduled_for ELSE grid_at END) +
+        ((:now - (CASE grid_at WHEN 0 THEN scheduled_for ELSE grid_at END)) / interval_ms + 1) * interval_ms
+        ELSE :now END,
     attempts = CASE WHEN attempts >= max_attempts THEN 0 ELSE attempts END
 WHERE status = 'running' AND locked_until <= :now`
 )
@@ -390,6 +398,7 @@ func jobRescue(conn *sqlite.Conn, now time.Time) error {
 type jobUpdate struct {
 	status       string
 	scheduledFor int64
+	gridAt       int64
 	attempts     int
 	lastError    string
 	finished     bool
@@ -400,21 +409,30 @@ type jobUpdate struct {
 // jitter is a number in [0, 1).
 func jobOutcome(c *jobClaim, runErr error, now time.Time, cfg JobsConfig, jitter float64) jobUpdate {
 	nowMS := now.UnixMilli()
+	grid := c.gridAt
+	if grid == 0 {
+		grid = c.scheduledFor
+	}
+	next := func(u jobUpdate) jobUpdate { // the recurrent job's next grid point
+		u.status, u.scheduledFor = jobPending, jobNextRun(grid, c.intervalMS, nowMS)
+		u.gridAt = u.scheduledFor
+		return u
+	}
 	if runErr == nil {
 		if c.intervalMS > 0 {
-			return jobUpdate{status: jobPending, scheduledFor: jobNextRun(c.scheduledFor, c.intervalMS, nowMS)}
+			return next(jobUpdate{})
 		}
-		return jobUpdate{status: jobCompleted, scheduledFor: c.scheduledFor, attempts: c.Attempt, finished: true}
+		return jobUpdate{status: jobCompleted, scheduledFor: c.scheduledFor, gridAt: grid, attempts: c.Attempt, finished: true}
 	}
 	msg := jobErrorText(runErr)
 	if !jobIsPermanent(runErr) && c.Attempt < c.MaxAttempts {
 		delay := jobBackoff(c.Attempt, cfg.BackoffBase, cfg.BackoffMax, jitter)
-		return jobUpdate{status: jobPending, scheduledFor: nowMS + delay.Milliseconds(), attempts: c.Attempt, lastError: msg}
+		return jobUpdate{status: jobPending, scheduledFor: nowMS + delay.Milliseconds(), gridAt: grid, attempts: c.Attempt, lastError: msg}
 	}
 	if c.intervalMS > 0 {
-		return jobUpdate{status: jobPending, scheduledFor: jobNextRun(c.scheduledFor, c.intervalMS, nowMS), lastError: msg}
+		return next(jobUpdate{lastError: msg})
 	}
-	return jobUpdate{status: jobFailed, scheduledFor: c.scheduledFor, attempts: c.Attempt, lastError: msg, finished: true}
+	return jobUpdate{status: jobFailed, scheduledFor: c.scheduledFor, gridAt: grid, attempts: c.Attempt, lastError: msg, finished: true}
 }
 
 // jobNextRun is the first due time after now on the grid sched + k·every,
@@ -453,7 +471,7 @@ func jobErrorText(err error) string {
 }
 
 const jobFinishSQL = `UPDATE job_queue
-SET status = :status, scheduled_for = :scheduled_for, attempts = :attempts, last_error = :last_error,
+SET status = :status, scheduled_for = :scheduled_for, grid_at = :grid_at, attempts = :attempts, last_error = :last_error,
     finished_at = :finished_at, worker_id = '', locked_until = 0, updated_at = :now
 WHERE id = :id AND worker_id = :worker AND attempts = :claimed_attempts AND status = 'running'`
 
@@ -473,7 +491,7 @@ func jobFinish(conn *sqlite.Conn, c *jobClaim, u jobUpdate, now time.Time) (bool
 		finished = now.UnixMilli()
 	}
 	err := sqlitex.Execute(conn, jobFinishSQL, &sqlitex.ExecOptions{Named: map[string]any{
-		":status": u.status, ":scheduled_for": u.scheduledFor, ":attempts": u.attempts, ":last_error": u.lastError,
+		":status": u.status, ":scheduled_for": u.scheduledFor, ":grid_at": u.gridAt, ":attempts": u.attempts, ":last_error": u.lastError,
 		":finished_at": finished, ":now": now.UnixMilli(), ":id": c.ID, ":worker": c.worker, ":claimed_attempts": c.Attempt,
 	}})
 	if err != nil {

@@ -463,7 +463,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return errors.New("rip: Run or Serve called twice")
 	}
-	defer a.Close()
+	closeBy := time.Time{} // set when shutdown begins
+	defer func() { a.closeWithin(closeBy) }()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := a.boot
@@ -519,6 +520,7 @@ loop:
 	a.Logger.Info("rip: shutting down", "timeout", a.Config().Server.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), a.Config().Server.ShutdownTimeout)
 	defer cancel()
+	closeBy, _ = sctx.Deadline()
 	jobsDone := make(chan struct{})
 	go func() { jobs.shutdown(sctx); close(jobsDone) }() // drains beside the HTTP drain
 	for _, s := range servers {
@@ -531,6 +533,26 @@ loop:
 	waitTimeout(&wg, sctx)
 	<-jobsDone // bounded by sctx: shutdown abandons running handlers then
 	return serveErr
+}
+
+// closeWaitMin is how long Serve waits for the databases to close when
+// the shutdown timeout is already spent.
+const closeWaitMin = time.Second
+
+// closeWithin closes the app, waiting until deadline (at least
+// closeWaitMin from now). A connection held by a job or handler that
+// ignores its context would make closing wait forever (the pool waits
+// for every connection to come back); then Serve logs it and returns, so
+// a SIGTERM always ends the process within about server.shutdown_timeout.
+func (a *App) closeWithin(deadline time.Time) {
+	done := make(chan struct{})
+	go func() { a.Close(); close(done) }()
+	wait := max(time.Until(deadline), closeWaitMin)
+	select {
+	case <-done:
+	case <-time.After(wait):
+		a.Logger.Error("rip: databases not closed: a job or handler still holds a connection and ignores its context; exiting without waiting")
+	}
 }
 
 // httpServer builds the http.Server with every timeout set: a server

@@ -129,3 +129,8 @@ CREATE INDEX oauth2_used_states_expires ON oauth2_used_states (expires_at);
 -- A repeat code request inside the cooldown gets a new row that stands for
 -- the live code already mailed (see otpIssue), so every token names a new id.
 ALTER TABLE otps ADD COLUMN alias_of TEXT NOT NULL DEFAULT '';
+
+-- migrate: app 7 job_grid
+-- The recurrent schedule's grid point, kept apart from scheduled_for so a
+-- retry (due after a backoff) does not shift later runs off the grid.
+ALTER TABLE job_queue ADD COLUMN grid_at INTEGER NOT NULL DEFAULT 0;
