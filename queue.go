@@ -548,6 +548,12 @@ type jobRunner struct {
 
 	jobCtx  context.Context // parent of every handler context
 	stopCtx context.CancelFunc
+	// roundCtx bounds the scheduler's own writes; shutdown cancels it
+	// when its deadline passes, so a writer connection held by a handler
+	// that ignores its context cannot keep the loop waiting one write
+	// timeout per round.
+	roundCtx     context.Context
+	cancelRounds context.CancelFunc
 	stop    chan struct{} // closed: stop claiming, drain
 	abandon chan struct{} // closed: stop waiting for handlers
 	exited  chan struct{} // closed when the loop returns
@@ -559,10 +565,11 @@ func (a *App) newJobRunner() *jobRunner {
 	var b [4]byte
 	rand.Read(b[:])
 	ctx, cancel := context.WithCancel(context.Background())
+	rctx, rcancel := context.WithCancel(context.Background())
 	return &jobRunner{
 		app: a, worker: fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:])),
 		slots: slots, results: make(chan jobResult, slots),
-		jobCtx: ctx, stopCtx: cancel,
+		jobCtx: ctx, stopCtx: cancel, roundCtx: rctx, cancelRounds: rcancel,
 		stop: make(chan struct{}), abandon: make(chan struct{}), exited: make(chan struct{}),
 	}
 }
@@ -585,9 +592,11 @@ func (r *jobRunner) shutdown(ctx context.Context) {
 	select {
 	case <-r.exited:
 	case <-ctx.Done():
+		r.cancelRounds()
 		close(r.abandon)
 		<-r.exited
 	}
+	r.cancelRounds()
 }
 
 // loop runs rounds until shutdown, then drains: after stop it claims
@@ -660,7 +669,7 @@ func (r *jobRunner) round(done []jobResult, claim bool) ([]*jobClaim, error) {
 	var claimed []*jobClaim
 	var lost []int64
 	purged, completed, failed := 0, 0, 0
-	err := a.Write(context.Background(), func(conn *sqlite.Conn) error {
+	err := a.Write(r.roundCtx, func(conn *sqlite.Conn) error {
 		lost = lost[:0]
 		completed, failed = 0, 0
 		for _, d := range done {

@@ -343,5 +343,5 @@ func TestReviewShutdownHangsOnHeldConnection(t *testing.T) {
 	case <-time.After(6 * time.Second):
 	}
 	t.Fatalf("Serve has not returned %s after shutdown began (shutdown_timeout 1s): "+
-		"App.Close waits for the connection the abandoned job holds", time.Since(start).Round(time.Second))
+		"App.Close waits for the connection the abandoned job holds\nlogs:\n%s", time.Since(start).Round(time.Second), ta.logs.String())
 }
