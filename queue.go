@@ -554,9 +554,9 @@ type jobRunner struct {
 	// timeout per round.
 	roundCtx     context.Context
 	cancelRounds context.CancelFunc
-	stop    chan struct{} // closed: stop claiming, drain
-	abandon chan struct{} // closed: stop waiting for handlers
-	exited  chan struct{} // closed when the loop returns
+	stop         chan struct{} // closed: stop claiming, drain
+	abandon      chan struct{} // closed: stop waiting for handlers
+	exited       chan struct{} // closed when the loop returns
 }
 
 func (a *App) newJobRunner() *jobRunner {
