@@ -467,6 +467,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer func() { a.closeWithin(closeBy) }()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP is caught before the listener answers: its default action
+	// ends the process, so a reload sent as soon as the server is up must
+	// not arrive before rip listens for it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg := a.boot
 	srv := a.httpServer(cfg)
 	var servers []*http.Server
@@ -498,9 +504,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.startDaemons(dctx, &wg)
 	a.scheduleBuiltinJobs(ctx)
 	jobs := a.startJobs()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	var serveErr error
 loop:
