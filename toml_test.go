@@ -471,18 +471,18 @@ func BenchmarkTOMLParse(b *testing.B) {
 }
 
 // TestTOMLTestSuite runs the toml-test conformance suite (TOML 1.0) against
-// this test binary, as toml-test.sh does, when toml-test v2.2.0 is on PATH.
+// this test binary, as .ci/toml-test.sh does, when toml-test v2.2.0 is on PATH.
 func TestTOMLTestSuite(t *testing.T) {
 	const version = "v2.2.0"
 	if testing.Short() {
 		t.Skip("SKIP: toml-test conformance suite is not run in -short mode")
 	}
 	if tomlRaceEnabled() {
-		t.Skip("SKIP: toml-test suite is not run under -race (each of ~900 runs starts a race-instrumented process); run go test without -race or ./toml-test.sh")
+		t.Skip("SKIP: toml-test suite is not run under -race (each of ~900 runs starts a race-instrumented process); run go test without -race or bash .ci/toml-test.sh")
 	}
 	bin, err := exec.LookPath("toml-test")
 	if err != nil {
-		t.Skip("SKIP: toml-test is not installed; run ./toml-test.sh or go install github.com/toml-lang/toml-test/v2/cmd/toml-test@" + version)
+		t.Skip("SKIP: toml-test is not installed; run bash .ci/toml-test.sh or go install github.com/toml-lang/toml-test/v2/cmd/toml-test@" + version)
 	}
 	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !strings.Contains(string(out), version) {
 		t.Skipf("SKIP: toml-test on PATH is not %s (%s); the skip list is for %s", version, strings.TrimSpace(string(out)), version)
