@@ -32,7 +32,10 @@ type budgetPolicy struct {
 // addresses or IPv6 /64s.
 var (
 	budgetLoginAccount = budgetPolicy{Scope: "login_account", Free: 5, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
-	budgetLoginAddr    = budgetPolicy{Scope: "login_addr", Free: 30, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
+	// The address budget is generous: attempts are charged while in flight
+	// (budgetTake), so Free also bounds the logins one address (a NAT, an
+	// office) can have waiting for the hash gate at once.
+	budgetLoginAddr    = budgetPolicy{Scope: "login_addr", Free: 100, Window: 15 * time.Minute, Base: 2 * time.Second, Max: 15 * time.Minute}
 	budgetRegisterAddr = budgetPolicy{Scope: "register_addr", Free: 10, Window: time.Hour, Base: 30 * time.Second, Max: time.Hour}
 	// Wrong one-time codes per account (keyed by e-mail), across codes:
 	// 5 guesses burn a code, this bounds the guesses a day.
