@@ -76,10 +76,8 @@ func newUserEntry(u *User, secret string) *userEntry {
 // userKeys returns the cached entry of user id derived under secret,
 // loading the row on a miss or when the entry predates a secret change.
 func (a *App) userKeys(ctx context.Context, id, secret string) (*userEntry, error) {
-	if v, ok := a.userCache.Get(id); ok {
-		if e := v.(*userEntry); e.secret == secret {
-			return e, nil
-		}
+	if e, ok := a.cachedUserKeys(id, secret); ok {
+		return e, nil
 	}
 	u, err := a.findUser(ctx, "id", id)
 	if err != nil {

@@ -118,12 +118,11 @@ type loginRequest struct {
 //
 // # Security
 //
-// Attempt budgets per account (the email, known or not) and per client
-// address are checked before any hashing and charged on failure; a
-// success clears the account's. Unknown accounts are checked against the
-// dummy hash, so timing and the single 401 err_invalid_credentials reveal
-// nothing. The 403 for an unverified account comes only after the
-// password matched. Old-parameter and bcrypt hashes are upgraded here.
+// The checks are [App.passwordGate]'s: budgets per account (the email,
+// known or not) and per client address charged before any hashing, the
+// dummy hash for unknown accounts, so the single 401
+// err_invalid_credentials reveals nothing. The 403 for an unverified
+// account comes only after the password matched.
 func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
 	if !decodeJSON(w, r, &req) {
@@ -138,45 +137,64 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, codeErrInvalidInput, nil)
 		return
 	}
+	u, ok := a.passwordGate(w, r, email, req.Password)
+	switch {
+	case !ok:
+	case u == nil:
+		writeReply(w, codeErrInvalidCredentials, nil)
+	case !u.Verified:
+		writeReply(w, codeErrRequiredEmailVerify, nil)
+	default:
+		a.writeAuthOK(w, u, a.Now())
+	}
+}
+
+// passwordGate checks the password of the account email under the login
+// budgets; login, the e-mail verification request and the e-mail change
+// request share it. It returns the account when the password matched
+// (after settling the budgets and upgrading an old hash), nil with ok
+// when it did not (the attempt stays charged), and ok false when it has
+// answered itself (429 or 503).
+//
+// # Security
+//
+// Both budgets are charged before any hashing ([App.budgetTake]). An
+// unknown account, and a password that fails the policy (it cannot match
+// a stored hash), are checked against the dummy hash, so timing reveals
+// nothing. Old-parameter and bcrypt hashes are upgraded here.
+func (a *App) passwordGate(w http.ResponseWriter, r *http.Request, email, password string) (*User, bool) {
 	addr := addrKey(a.clientIP(r))
 	if !a.takeBudgets(w, r, budgetKey{budgetLoginAccount, email}, budgetKey{budgetLoginAddr, addr}) {
-		return
+		return nil, false
 	}
 	u, err := a.userByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		a.writeDBError(w, err)
-		return
+		return nil, false
 	}
-	// A password that fails the policy cannot match any stored hash, but
-	// it is still checked against the dummy so its timing matches.
-	pw, perr := preparePassword(req.Password)
+	pw, perr := preparePassword(password)
 	if perr != nil {
-		u, pw = nil, req.Password[:min(len(req.Password), maxPasswordBytes)]
+		u, pw = nil, password[:min(len(password), maxPasswordBytes)]
 	}
 	match, rehash, err := a.checkPassword(r.Context(), u, pw)
 	if err != nil {
 		a.Logger.Error("rip: verify password", "err", err)
 	}
 	if !match {
-		writeReply(w, codeErrInvalidCredentials, nil) // the attempt is already charged
-		return
+		return nil, true // the attempt is already charged
 	}
 	err = a.Write(r.Context(), func(conn *sqlite.Conn) error {
-		if rehash && u.Verified {
+		if rehash {
 			if err := a.upgradeHash(r.Context(), conn, u, pw); err != nil {
 				return err
 			}
 		}
-		return a.loginSucceededConn(conn, email, addr)
+		if err := budgetResetConn(conn, budgetLoginAccount, email); err != nil {
+			return err
+		}
+		return budgetRefundConn(conn, budgetLoginAddr, addr)
 	})
-	if a.writeDBError(w, err) {
-		return
-	}
-	if !u.Verified {
-		writeReply(w, codeErrRequiredEmailVerify, nil)
-		return
-	}
-	a.writeAuthOK(w, u, a.Now())
+	return u, !a.writeDBError(w, err)
 }
 
 // takeBudgets charges one attempt to each budget before the attempt's
@@ -192,15 +210,6 @@ func (a *App) takeBudgets(w http.ResponseWriter, r *http.Request, keys ...budget
 		return false
 	}
 	return true
-}
-
-// loginSucceededConn settles the login budgets after a matching password:
-// the account's is cleared and the address gets its charge back.
-func (a *App) loginSucceededConn(conn *sqlite.Conn, email, addr string) error {
-	if err := budgetResetConn(conn, budgetLoginAccount, email); err != nil {
-		return err
-	}
-	return budgetRefundConn(conn, budgetLoginAddr, addr)
 }
 
 // upgradeHash re-hashes pw with the current hasher and stores it. The

@@ -180,15 +180,14 @@ func (a *App) handleRequestVerification(w http.ResponseWriter, r *http.Request) 
 		writeReply(w, codeErrInvalidInput, nil)
 		return
 	}
-	pw, err := preparePassword(req.Password)
-	if err != nil {
+	if _, err := preparePassword(req.Password); err != nil {
 		writeReply(w, codeErrWeakPassword, nil)
 		return
 	}
 	if !a.otpRequestBudget(w, r) {
 		return
 	}
-	u, ok := a.passwordGate(w, r, email, pw)
+	u, ok := a.passwordGate(w, r, email, req.Password)
 	if !ok {
 		return
 	}
@@ -202,7 +201,7 @@ func (a *App) handleRequestVerification(w http.ResponseWriter, r *http.Request) 
 	}
 	var id string
 	var cooled bool
-	err = a.Write(r.Context(), func(conn *sqlite.Conn) (err error) {
+	err := a.Write(r.Context(), func(conn *sqlite.Conn) (err error) {
 		id, cooled, err = a.otpIssue(conn, otpRequest{Purpose: otpVerification, UserID: u.ID, UserKey: u.tokenKey, Email: u.Email, Send: true})
 		return err
 	})
@@ -214,31 +213,6 @@ func (a *App) handleRequestVerification(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	a.writeOTPIssued(w, otpVerification, id, jwtClaims{Email: u.Email})
-}
-
-// passwordGate checks email's password under the login budgets. It
-// returns the account when the password matched, nil (with ok) when it
-// did not, having charged the budgets, and ok false when it answered
-// (429 or 503).
-func (a *App) passwordGate(w http.ResponseWriter, r *http.Request, email, pw string) (*User, bool) {
-	addr := addrKey(a.clientIP(r))
-	if !a.takeBudgets(w, r, budgetKey{budgetLoginAccount, email}, budgetKey{budgetLoginAddr, addr}) {
-		return nil, false
-	}
-	u, err := a.userByEmail(r.Context(), email)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		a.writeDBError(w, err)
-		return nil, false
-	}
-	match, _, err := a.checkPassword(r.Context(), u, pw)
-	if err != nil {
-		a.Logger.Error("rip: verify password", "err", err)
-	}
-	if !match {
-		return nil, true // the attempt is already charged
-	}
-	err = a.Write(r.Context(), func(conn *sqlite.Conn) error { return a.loginSucceededConn(conn, email, addr) })
-	return u, !a.writeDBError(w, err)
 }
 
 type otpConfirmBody struct {
@@ -507,14 +481,10 @@ func (a *App) handleRequestEmailChange(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, codeErrInvalidInput, nil)
 		return
 	}
-	pw, err := preparePassword(req.Password)
-	if err != nil {
-		pw = req.Password[:min(len(req.Password), maxPasswordBytes)]
-	}
 	if !a.otpRequestBudget(w, r) {
 		return
 	}
-	checked, ok := a.passwordGate(w, r, u.Email, pw)
+	checked, ok := a.passwordGate(w, r, u.Email, req.Password)
 	if !ok {
 		return
 	}
